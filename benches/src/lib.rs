@@ -1,0 +1,1 @@
+//! Criterion benches of vipdrift's hot paths live in `benches/`.

@@ -1,0 +1,9 @@
+//! Control plane for vipdrift.
+//!
+//! This crate will own the VRRPv3 codec and state machine (sans-IO, driven by
+//! `(now, event)`), ownership migration across instances, GARP scheduling, the
+//! TOML configuration and the control thread. It depends on
+//! `vipdrift-engine` and `vipdrift-vmac`; nothing depends on it but the tools.
+//! Nothing is implemented yet.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]

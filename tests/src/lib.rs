@@ -1,0 +1,1 @@
+//! End-to-end test support: network-namespace lab guards and helpers.

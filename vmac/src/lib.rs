@@ -1,0 +1,10 @@
+//! Sans-IO virtual-MAC service for vipdrift.
+//!
+//! This crate will own the endpoint table (virtual MACs and their VIPs), the
+//! ARP / NDP / ICMP-echo responders that rewrite a received frame in place,
+//! and the gratuitous-ARP / unsolicited-NA builders the control plane sends on
+//! takeover. It takes byte slices and returns verdicts; it never touches a
+//! thread, a socket or a clock. Nothing is implemented yet: the engine is the
+//! foundation it will sit on.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]

@@ -38,6 +38,9 @@ pub enum Verdict {
     ToControl,
     /// Recycle the frame, counting the reason.
     Drop(DropReason),
+    /// Recycle the frame: the handler is done with it (a sink, a counter),
+    /// which is not a drop.
+    Consume,
 }
 
 /// A received frame as the handler sees it.
@@ -471,6 +474,7 @@ impl<P: Port, H: Handler> Worker<P, H> {
                     counters.drop(reason);
                     self.recycle.push(desc);
                 }
+                Verdict::Consume => self.recycle.push(desc),
                 Verdict::ToControl => {
                     match &self.control {
                         None => counters.drop(DropReason::ControlChannelFull),

@@ -12,9 +12,7 @@ use std::ffi::CString;
 use std::io;
 use std::num::NonZeroU32;
 use std::os::fd::AsRawFd;
-use xsk_rs::config::{
-    BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags,
-};
+use xsk_rs::config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 /// The bind mode asked for.
@@ -161,13 +159,14 @@ pub struct AfXdpPort {
 /// Retries of the transmit kick when the kernel sends only part of the ring
 /// per call (copy mode sends at most 32 frames per syscall).
 const TX_KICK_RETRIES: usize = 8;
+/// Retries of a bind that found the queue busy (50 ms apart).
+const BUSY_RETRIES: u32 = 40;
 
 impl AfXdpPort {
     /// Opens the port, trying bind modes as `config.bind` says; the mode it
     /// got is [`Port::bound_mode`].
     pub fn open(config: &AfXdpConfig) -> Result<AfXdpPort, AfXdpError> {
-        let name = CString::new(config.iface.clone())
-            .map_err(|_| AfXdpError::NoSuchInterface(config.iface.clone()))?;
+        let name = CString::new(config.iface.clone()).map_err(|_| AfXdpError::NoSuchInterface(config.iface.clone()))?;
         // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
         if unsafe { libc::if_nametoindex(name.as_ptr()) } == 0 {
             return Err(AfXdpError::NoSuchInterface(config.iface.clone()));
@@ -204,7 +203,7 @@ impl AfXdpPort {
         };
         let mut attempts = Vec::new();
         for &mode in modes {
-            match Self::open_mode(config, &name, mode) {
+            match Self::open_mode_retrying_busy(config, &name, mode) {
                 Ok(port) => return Ok(port),
                 Err(err) => match err.raw_os_error() {
                     Some(libc::EPERM) | Some(libc::EACCES) => {
@@ -212,10 +211,7 @@ impl AfXdpPort {
                     }
                     Some(libc::EINVAL) if modes.len() == 1 || mode == BoundMode::Skb => {
                         if config.queue > 0 {
-                            return Err(AfXdpError::NoSuchQueue {
-                                iface: config.iface.clone(),
-                                queue: config.queue,
-                            });
+                            return Err(AfXdpError::NoSuchQueue { iface: config.iface.clone(), queue: config.queue });
                         }
                         attempts.push(format!("{}: {err}", mode.name()));
                     }
@@ -224,6 +220,22 @@ impl AfXdpPort {
             }
         }
         Err(AfXdpError::Bind { iface: config.iface.clone(), queue: config.queue, attempts: attempts.join("; ") })
+    }
+
+    /// The kernel releases a closed socket's hold on a queue asynchronously,
+    /// so a port reopened right after its previous owner exited can see
+    /// EBUSY for a moment: retry that, briefly.
+    fn open_mode_retrying_busy(config: &AfXdpConfig, name: &CString, mode: BoundMode) -> io::Result<AfXdpPort> {
+        let mut tries = 0;
+        loop {
+            match Self::open_mode(config, name, mode) {
+                Err(err) if err.raw_os_error() == Some(libc::EBUSY) && tries < BUSY_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
     }
 
     fn open_mode(config: &AfXdpConfig, name: &CString, mode: BoundMode) -> io::Result<AfXdpPort> {
@@ -259,8 +271,7 @@ impl AfXdpPort {
         // SAFETY: the UMEM outlives the socket: both are fields of the port,
         // and the rings (declared first) drop before the UMEM.
         let (tx, rx, rings) = unsafe { Socket::new(socket_config, &umem, &iface, config.queue) }.map_err(into_io)?;
-        let (fill, comp) =
-            rings.ok_or_else(|| io::Error::other("the UMEM came without fill and completion rings"))?;
+        let (fill, comp) = rings.ok_or_else(|| io::Error::other("the UMEM came without fill and completion rings"))?;
         let fd = rx.fd().as_raw_fd();
         let frame_size = config.frame_size as u64;
         let data_start = frames.first().map(|f| f.addr() as u64 % frame_size).unwrap_or(0);

@@ -1,1 +1,40 @@
-fn main() {}
+//! `vipdrift`: the command-line front end of the vipdrift engine.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod fwd;
+mod gen;
+mod report;
+mod udp_frame;
+
+/// A poll-mode packet engine on AF_XDP with a virtual-MAC failover service.
+#[derive(Parser)]
+#[command(name = "vipdrift", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transmit UDP/IPv4 frames (packet generator), through AF_XDP or BPF_PROG_RUN live frames.
+    Gen(gen::GenArgs),
+    /// Receive through AF_XDP and drop, swap MACs and send back, or forward (reflector).
+    Fwd(fwd::FwdArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Gen(args) => gen::run(args),
+        Command::Fwd(args) => fwd::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("vipdrift: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every check and test of vipdrift: formatting, clippy, unit tests and
+# the end-to-end tests on veth pairs in network namespaces (needs root).
+# Installs the Debian packages it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+bash tools/scripts/install-deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+# The end-to-end tests run the release binary.
+cargo build --release -p vipdrift-tools
+cargo test --workspace --release

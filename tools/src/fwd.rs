@@ -1,0 +1,212 @@
+//! `vipdrift fwd`: a reflector (drop, macswap, io) for throughput benchmarks.
+
+use crate::gen::pin;
+use crate::report::{self, RateLog};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use vipdrift_engine::{
+    AfXdpConfig, AfXdpPort, BindMode, Handler, IdlePolicy, Packet, Port, Verdict, Worker, WorkerConfig,
+};
+
+/// What the reflector does with each frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Mode {
+    /// Count and recycle (testpmd rxonly).
+    Drop,
+    /// Swap source and destination MACs and send back (testpmd macswap).
+    Macswap,
+    /// Send unchanged: back out of the same interface, or out of --out (testpmd io).
+    Io,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Drop => "drop",
+            Mode::Macswap => "macswap",
+            Mode::Io => "io",
+        }
+    }
+}
+
+/// The reflector's per-worker handler.
+struct Reflector {
+    mode: Mode,
+    forward_to: Option<u8>,
+}
+
+impl Handler for Reflector {
+    type Command = ();
+
+    #[inline]
+    fn handle(&mut self, packet: &mut Packet<'_>) -> Verdict {
+        match self.mode {
+            Mode::Drop => Verdict::Consume,
+            Mode::Macswap => {
+                packet.swap_macs();
+                Verdict::Transmit
+            }
+            Mode::Io => match self.forward_to {
+                Some(out) if out != packet.port() => Verdict::Forward(out),
+                _ => Verdict::Transmit,
+            },
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FwdArgs {
+    /// Interface to receive on.
+    #[arg(long)]
+    iface: String,
+    /// NIC queue.
+    #[arg(long, default_value_t = 0)]
+    queue: u32,
+    /// Core to pin the worker to.
+    #[arg(long)]
+    core: Option<usize>,
+    /// What to do with each frame.
+    #[arg(long, value_enum)]
+    mode: Mode,
+    /// With --mode io: forward to this interface (same queue) instead of back out.
+    #[arg(long)]
+    out: Option<String>,
+    /// Seconds to run (default: until Ctrl-C).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// AF_XDP bind mode: auto, zero-copy, copy, skb.
+    #[arg(long, default_value = "auto")]
+    bind: BindMode,
+    /// Frames per burst.
+    #[arg(long, default_value_t = 64)]
+    burst: usize,
+    /// AF_XDP ring size (fill, completion, rx and tx).
+    #[arg(long, default_value_t = 2048)]
+    ring_size: u32,
+    /// Longest frame accepted; longer ones are dropped as oversize.
+    #[arg(long, default_value_t = 1522)]
+    max_frame: usize,
+    /// Yield the CPU after this many empty polls (default: spin, for dedicated cores).
+    #[arg(long)]
+    yield_after: Option<u32>,
+    /// Print the final summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn open(args: &FwdArgs, iface: &str) -> Result<AfXdpPort, String> {
+    let mut config = AfXdpConfig::new(iface, args.queue);
+    config.bind = args.bind;
+    config.fill_ring = args.ring_size;
+    config.comp_ring = args.ring_size;
+    config.rx_ring = args.ring_size;
+    config.tx_ring = args.ring_size;
+    config.frame_count = (args.ring_size * 4).max(4096);
+    AfXdpPort::open(&config).map_err(|e| e.to_string())
+}
+
+pub(crate) fn run(args: FwdArgs) -> Result<(), String> {
+    if args.out.is_some() && args.mode != Mode::Io {
+        return Err("--out goes with --mode io".into());
+    }
+    let stop = report::stop_on_signals()?;
+    let mut ports = vec![open(&args, &args.iface)?];
+    if let Some(out) = &args.out {
+        ports.push(open(&args, out)?);
+    }
+    let modes: Vec<&str> = ports.iter().map(|p| p.bound_mode().name()).collect();
+    let mode_name = modes[0];
+    eprintln!(
+        "fwd: {} queue {} bound in {} mode; {}{}",
+        args.iface,
+        args.queue,
+        mode_name,
+        args.mode.name(),
+        args.out.as_ref().map(|o| format!(" to {o} ({} mode)", modes[1])).unwrap_or_default()
+    );
+    let handler = Reflector { mode: args.mode, forward_to: args.out.as_ref().map(|_| 1) };
+    let idle = match args.yield_after {
+        Some(spins) => IdlePolicy::SpinThenYield { spins },
+        None => IdlePolicy::Spin,
+    };
+    let config = WorkerConfig { burst: args.burst, max_frame_len: args.max_frame, idle, ..WorkerConfig::default() };
+    let (worker, handle) = Worker::new(ports, handler, config, None);
+    let mode_name = mode_name.to_owned();
+    let core = args.core;
+    let thread = std::thread::Builder::new()
+        .name("vipdrift-fwd".into())
+        .spawn(move || {
+            pin(core);
+            let mut worker = worker;
+            worker.run();
+            let leaked: Vec<u32> = worker.ports_mut().iter().map(|p| p.frames_held()).collect();
+            leaked
+        })
+        .map_err(|e| format!("cannot start the worker thread: {e}"))?;
+    let started = Instant::now();
+    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
+    let mut log = RateLog::new(format!("fwd {} q{}", args.iface, args.queue), handle.stats.clone(), args.json);
+    let mut first_rx: Option<Instant> = None;
+    let mut last_rx: Option<Instant> = None;
+    let mut last_count = 0;
+    loop {
+        let tick = Instant::now();
+        let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
+        if !RateLog::wait_second(tick, &stop, &past_deadline) {
+            break;
+        }
+        log.sample();
+        let rx = report::snapshot(&handle.stats).counters.rx_packets;
+        if rx > last_count {
+            first_rx.get_or_insert(tick);
+            last_rx = Some(Instant::now());
+            last_count = rx;
+        }
+    }
+    handle.stop.store(true, Ordering::Relaxed);
+    let leaked = thread.join().map_err(|_| "the worker thread panicked".to_string())?;
+    let input = handle.stats[0].read();
+    let total = report::snapshot(&handle.stats).counters;
+    let output = handle.stats.last().map(|s| s.read()).unwrap_or_default();
+    let active = match (first_rx, last_rx) {
+        (Some(a), Some(b)) if b > a => b.duration_since(a).as_secs_f64(),
+        _ => started.elapsed().as_secs_f64(),
+    };
+    let (median_rx, median_tx) = log.medians();
+    let (packets, bytes, median) = match args.mode {
+        Mode::Drop => (input.rx_packets, input.rx_bytes, median_rx),
+        _ => (output.tx_packets, output.tx_bytes, median_tx),
+    };
+    let summary = json!({
+        "tool": "fwd",
+        "mode": args.mode.name(),
+        "iface": args.iface,
+        "out": args.out,
+        "queue": args.queue,
+        "bind_mode": mode_name,
+        "packets": packets,
+        "bytes": bytes,
+        "seconds": active,
+        "mpps": report::mpps(packets, active),
+        "gbps": report::gbps(bytes, active),
+        "median_mpps": median / 1e6,
+        "median_rx_mpps": median_rx / 1e6,
+        "median_tx_mpps": median_tx / 1e6,
+        "rx_packets": total.rx_packets,
+        "rx_bytes": total.rx_bytes,
+        "tx_packets": total.tx_packets,
+        "tx_bytes": total.tx_bytes,
+        "drops": report::drops_json(&total),
+        "tx_wakeups": total.tx_wakeups,
+        "rx_wakeups": total.rx_wakeups,
+        "wakeups_per_packet": if total.rx_packets > 0 {
+            (total.tx_wakeups + total.rx_wakeups) as f64 / total.rx_packets as f64
+        } else { 0.0 },
+        "fill_ring_empty": total.fill_ring_empty,
+        "frames_leaked": leaked.iter().sum::<u32>(),
+    });
+    report::print_summary(&summary, args.json);
+    Ok(())
+}

@@ -50,10 +50,7 @@ pub(crate) fn desc_ring(capacity: usize) -> (RingProducer, RingConsumer) {
         head: CachePadded::new(AtomicUsize::new(0)),
         tail: CachePadded::new(AtomicUsize::new(0)),
     });
-    (
-        RingProducer { shared: shared.clone(), tail: 0, cached_head: 0 },
-        RingConsumer { shared, head: 0, cached_tail: 0 },
-    )
+    (RingProducer { shared: shared.clone(), tail: 0, cached_head: 0 }, RingConsumer { shared, head: 0, cached_tail: 0 })
 }
 
 impl RingProducer {

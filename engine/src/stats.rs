@@ -241,7 +241,8 @@ mod tests {
 
     #[test]
     fn publish_then_read_round_trips_every_counter() {
-        let mut c = Counters { rx_packets: 1, rx_bytes: 2, tx_packets: 3, tx_bytes: 4, to_control: 5, ..Default::default() };
+        let mut c =
+            Counters { rx_packets: 1, rx_bytes: 2, tx_packets: 3, tx_bytes: 4, to_control: 5, ..Default::default() };
         c.fill_ring_empty = 6;
         c.rx_wakeups = 7;
         c.tx_wakeups = 8;

@@ -2,8 +2,8 @@
 
 use crossbeam_channel::bounded;
 use vipdrift_engine::{
-    ControlFrame, ControlSender, Dest, DropReason, EndpointId, Handler, MacAddr, MemPort, MemPortConfig, Packet,
-    Port, Verdict, Worker, WorkerCommand, WorkerConfig,
+    ControlFrame, ControlSender, Dest, DropReason, EndpointId, Handler, MacAddr, MemPort, MemPortConfig, Packet, Port,
+    Verdict, Worker, WorkerCommand, WorkerConfig,
 };
 
 const VMAC: MacAddr = MacAddr([0x00, 0x00, 0x5e, 0x00, 0x01, 51]);
@@ -113,7 +113,8 @@ fn group_frames_go_to_the_control_channel_and_a_full_channel_drops_and_counts() 
         rings_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     });
     let control = ControlSender::new(frames_tx, Some(notify));
-    let (mut worker, _h) = Worker::new(vec![port], EndpointReflector::default(), WorkerConfig::default(), Some(control));
+    let (mut worker, _h) =
+        Worker::new(vec![port], EndpointReflector::default(), WorkerConfig::default(), Some(control));
     let vrrp_group = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
     for _ in 0..3 {
         assert!(client.send_bytes(&frame(vrrp_group, 0x0800, 60)));

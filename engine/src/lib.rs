@@ -43,6 +43,7 @@ mod port;
 mod ring;
 mod stats;
 mod worker;
+mod xdp_live;
 
 pub use afxdp::{AfXdpConfig, AfXdpError, AfXdpPort, BindMode, FrameAccounting};
 pub use demux::{Dest, EndpointId, MacTable};
@@ -55,3 +56,4 @@ pub use worker::{
     ControlFrame, ControlSender, Handler, IdlePolicy, Packet, Verdict, Worker, WorkerCommand, WorkerConfig,
     WorkerHandle, CONTROL_FRAME_MAX, ETH_HEADER_LEN, MAX_BURST,
 };
+pub use xdp_live::{XdpLiveConfig, XdpLiveError, XdpLiveGenerator, XdpLiveSummary};

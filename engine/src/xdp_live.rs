@@ -1,0 +1,392 @@
+//! A line-rate packet source: runs a tiny XDP program (`bpf/xdp_live.c`, which
+//! returns `XDP_TX`) with `BPF_PROG_RUN` in live-frames mode
+//! (`BPF_F_TEST_XDP_LIVE_FRAMES`, Linux >= 5.18), so every repetition of the
+//! run transmits one copy of the frame out of the chosen interface, straight
+//! from the kernel, without a socket or a UMEM. This is the technique
+//! xdp-trafficgen uses; the program is never attached to the interface.
+//!
+//! The kernel does not report what the interface dropped: the counts here are
+//! frames run through the program (each one handed to the driver's
+//! `ndo_xdp_xmit`). Frames the device cannot take are dropped without an
+//! error: on veth the peer only takes XDP-transmitted frames when it has an
+//! XDP program attached or GRO enabled, and `lo` takes none.
+
+use std::ffi::{c_int, c_void, CStr, CString};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The compiled `bpf/xdp_live.c`, 8-byte aligned for libelf.
+#[repr(C, align(8))]
+struct Aligned<T: ?Sized>(T);
+
+static XDP_LIVE_OBJ: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/xdp_live.o")));
+
+/// The program's function name in `bpf/xdp_live.c`.
+const PROG_NAME: &CStr = c"xdp_live_tx";
+/// The object name libbpf shows in its messages.
+const OBJ_NAME: &CStr = c"vipdrift_xdp_live";
+
+/// Frames per kernel batch when the config says 0.
+const DEFAULT_BATCH: u32 = 64;
+/// The kernel's limit on the batch size (`TEST_XDP_MAX_BATCH`).
+const MAX_BATCH: u32 = 256;
+/// The shortest frame the kernel runs: an Ethernet header.
+const MIN_FRAME: usize = 14;
+/// The longest frame accepted. Live frames must fit in one page after the
+/// kernel's headroom and tailroom (about 3.5 KiB with 4 KiB pages); this
+/// stays below that on every configuration we know of.
+const MAX_FRAME: usize = 3072;
+/// Frames per `BPF_PROG_RUN` call to start with, flat out.
+const INITIAL_CHUNK: u32 = 1 << 16;
+/// The most frames one call runs (a fraction of a second even at 10 Mpps).
+const MAX_CHUNK: u32 = 1 << 22;
+/// Flat out, calls shorter than this double the chunk and calls longer than
+/// `SLOW_CALL` halve it. Each call with more than one frame has a fixed cost
+/// of two RCU grace periods (the kernel puts the program into its XDP
+/// dispatcher and takes it out again), some 20 ms on a small VM, so calls
+/// must be long for that cost to stay small.
+const FAST_CALL: Duration = Duration::from_millis(100);
+const SLOW_CALL: Duration = Duration::from_millis(400);
+/// With a rate, the first call runs this long's worth of frames; the chunk
+/// doubles while a call takes more than half of the time its frames are
+/// worth at the rate, so the fixed cost per call cannot hold the rate down.
+const PACED_CALL: Duration = Duration::from_millis(10);
+/// With a rate, no call runs more than this long's worth of frames.
+const MAX_PACED_CALL: Duration = Duration::from_secs(1);
+/// Longest single sleep while pacing, so the stop flag is seen promptly.
+const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// The kernel's internal "operation not supported" (not in libc), which BPF
+/// commands can return.
+const ENOTSUPP: c_int = 524;
+/// Calls in a row that a signal may interrupt before the run gives up.
+const MAX_EINTR: u32 = 1000;
+
+/// What to transmit, where, and for how long.
+#[derive(Clone, Debug)]
+pub struct XdpLiveConfig {
+    /// The interface to transmit on (in the current network namespace).
+    pub iface: String,
+    /// The whole Ethernet frame every packet copies (14 to 3072 bytes, no FCS).
+    pub frame: Vec<u8>,
+    /// Stop after this many frames (None: until the duration or the stop flag).
+    pub count: Option<u64>,
+    /// Stop after this long (None: until the count or the stop flag).
+    pub duration: Option<Duration>,
+    /// Frames per second, averaged over the run (None: as fast as the kernel goes).
+    pub rate: Option<u64>,
+    /// Frames per kernel batch, 1 to 256 (0 means the default, 64).
+    pub batch: u32,
+}
+
+impl Default for XdpLiveConfig {
+    fn default() -> Self {
+        XdpLiveConfig {
+            iface: String::new(),
+            frame: Vec::new(),
+            count: None,
+            duration: None,
+            rate: None,
+            batch: DEFAULT_BATCH,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct XdpLiveSummary {
+    /// Frames run through the program (each one handed to the interface).
+    pub packets: u64,
+    /// Seconds from the start of the run to the end of its last call.
+    pub seconds: f64,
+}
+
+/// Why the generator could not be opened or run.
+#[derive(Debug, thiserror::Error)]
+pub enum XdpLiveError {
+    /// The interface does not exist in this network namespace.
+    #[error("no interface named {0:?} in this network namespace")]
+    NoSuchInterface(String),
+    /// Loading or running a BPF program needs CAP_BPF and CAP_NET_ADMIN (or root).
+    #[error("not permitted to load or run the XDP program: needs root, or CAP_BPF and CAP_NET_ADMIN")]
+    NotPermitted,
+    /// The kernel refused live-frames mode.
+    #[error("the kernel cannot run XDP programs with live frames (needs Linux >= 5.18): {0}")]
+    Unsupported(String),
+    /// The configuration was invalid, or the program failed to load or run.
+    #[error("{0}")]
+    Load(String),
+}
+
+/// A packet source that runs `bpf/xdp_live.c` with `BPF_PROG_RUN` in
+/// live-frames mode. It owns the loaded BPF object and closes it on drop.
+pub struct XdpLiveGenerator {
+    obj: *mut libbpf_sys::bpf_object,
+    prog_fd: c_int,
+    ifindex: u32,
+    config: XdpLiveConfig,
+    batch: u32,
+}
+
+// SAFETY: the generator owns its `bpf_object` exclusively (nothing else holds
+// the pointer), and libbpf keeps no per-thread state for an object, so it may
+// be used and closed from another thread than the one that loaded it.
+unsafe impl Send for XdpLiveGenerator {}
+
+impl std::fmt::Debug for XdpLiveGenerator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XdpLiveGenerator")
+            .field("iface", &self.config.iface)
+            .field("ifindex", &self.ifindex)
+            .field("prog_fd", &self.prog_fd)
+            .field("frame_len", &self.config.frame.len())
+            .field("batch", &self.batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl XdpLiveGenerator {
+    /// Checks the configuration, resolves the interface and loads the program.
+    /// Nothing is transmitted until [`XdpLiveGenerator::run`].
+    pub fn open(config: XdpLiveConfig) -> Result<Self, XdpLiveError> {
+        let name =
+            CString::new(config.iface.clone()).map_err(|_| XdpLiveError::NoSuchInterface(config.iface.clone()))?;
+        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            return Err(XdpLiveError::NoSuchInterface(config.iface.clone()));
+        }
+        let len = config.frame.len();
+        if !(MIN_FRAME..=MAX_FRAME).contains(&len) {
+            return Err(XdpLiveError::Load(format!(
+                "invalid configuration: the frame is {len} bytes; live frames must be {MIN_FRAME} to {MAX_FRAME} bytes"
+            )));
+        }
+        let batch = if config.batch == 0 { DEFAULT_BATCH } else { config.batch };
+        if batch > MAX_BATCH {
+            return Err(XdpLiveError::Load(format!(
+                "invalid configuration: batch {batch} is larger than the kernel's limit of {MAX_BATCH} frames"
+            )));
+        }
+        if config.rate == Some(0) {
+            return Err(XdpLiveError::Load("invalid configuration: a rate of 0 frames per second".to_string()));
+        }
+
+        let opts = libbpf_sys::bpf_object_open_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as libbpf_sys::size_t,
+            object_name: OBJ_NAME.as_ptr(),
+            ..Default::default()
+        };
+        let bytes: &[u8] = &XDP_LIVE_OBJ.0;
+        // SAFETY: `bytes` is a static ELF image that outlives the call (libbpf
+        // copies what it keeps), and `opts` is a valid, fully initialised
+        // options struct whose `sz` is its own size; `OBJ_NAME` is static.
+        let obj = unsafe {
+            libbpf_sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as libbpf_sys::size_t, &opts)
+        };
+        if obj.is_null() {
+            let err = std::io::Error::last_os_error();
+            return Err(XdpLiveError::Load(format!("libbpf could not open the embedded xdp_live object: {err}")));
+        }
+        // From here on `generator` owns `obj` and closes it on every return path.
+        let mut generator = XdpLiveGenerator { obj, prog_fd: -1, ifindex, config, batch };
+
+        // SAFETY: `obj` is the valid object just opened and not yet loaded.
+        let ret = unsafe { libbpf_sys::bpf_object__load(generator.obj) };
+        if ret < 0 {
+            return Err(match -ret {
+                libc::EPERM | libc::EACCES => XdpLiveError::NotPermitted,
+                errno => XdpLiveError::Load(format!(
+                    "the kernel refused to load the xdp_live program: {}",
+                    std::io::Error::from_raw_os_error(errno)
+                )),
+            });
+        }
+        // SAFETY: `obj` is a valid, loaded object and `PROG_NAME` a static C string.
+        let prog = unsafe { libbpf_sys::bpf_object__find_program_by_name(generator.obj, PROG_NAME.as_ptr()) };
+        if prog.is_null() {
+            return Err(XdpLiveError::Load(format!("the xdp_live object has no program named {PROG_NAME:?}")));
+        }
+        // SAFETY: `prog` belongs to the loaded object, which is still open.
+        let prog_fd = unsafe { libbpf_sys::bpf_program__fd(prog) };
+        if prog_fd < 0 {
+            return Err(XdpLiveError::Load(format!(
+                "the xdp_live program has no file descriptor after loading: {}",
+                std::io::Error::from_raw_os_error(-prog_fd)
+            )));
+        }
+        generator.prog_fd = prog_fd;
+        Ok(generator)
+    }
+
+    /// Runs until count, duration or `stop`; `progress` is updated after every
+    /// BPF_PROG_RUN call with the frames run so far (another thread prints
+    /// live rates from it).
+    ///
+    /// Every call with more than one frame costs the kernel two RCU grace
+    /// periods (some 20 ms on a small VM), so calls are long: flat out, each
+    /// runs 100 to 400 ms worth of frames, and `progress` and `stop` are seen
+    /// that often. With a rate, calls start at 10 ms worth and grow until that
+    /// fixed cost no longer holds the rate down, and the run sleeps between
+    /// calls so the average over the run matches the rate (the frames of one
+    /// call leave as a burst). With a duration, the last call is shortened to
+    /// end near the deadline. A generator may run more than once.
+    pub fn run(&mut self, progress: &AtomicU64, stop: &AtomicBool) -> Result<XdpLiveSummary, XdpLiveError> {
+        let rate = self.config.rate;
+        let count = self.config.count;
+        let start = Instant::now();
+        // A duration too long to add to the clock is as good as none.
+        let deadline = self.config.duration.and_then(|d| start.checked_add(d));
+        let paced_max = rate.map_or(MAX_CHUNK, |r| frames_in(r, MAX_PACED_CALL));
+        let mut chunk: u32 = match rate {
+            Some(r) => frames_in(r, PACED_CALL).min(paced_max),
+            None => INITIAL_CHUNK,
+        };
+        // Frames per second of wall time in the last call, fixed cost included.
+        let mut throughput: Option<f64> = None;
+        let mut done: u64 = 0;
+        let mut interrupted: u32 = 0;
+        progress.store(0, Ordering::Relaxed);
+
+        let ctx = libbpf_sys::xdp_md {
+            data: 0,
+            data_end: self.config.frame.len() as u32,
+            data_meta: 0,
+            ingress_ifindex: self.ifindex,
+            rx_queue_index: 0,
+            egress_ifindex: 0,
+        };
+
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+            let mut want = u64::from(chunk);
+            if let Some(count) = count {
+                if done >= count {
+                    break;
+                }
+                want = want.min(count - done);
+            }
+            if let (Some(deadline), Some(throughput)) = (deadline, throughput) {
+                // No more than fit before the deadline at the last call's pace
+                // (a float-to-int `as` saturates).
+                let left = deadline.saturating_duration_since(now).as_secs_f64();
+                want = want.min(((throughput * left).ceil() as u64).max(1));
+            }
+            if let Some(rate) = rate {
+                // When `done` frames are due at the rate; sleep until then.
+                let due = start.checked_add(Duration::from_secs_f64(done as f64 / rate as f64));
+                if let Some(due) = due.filter(|&due| due > now) {
+                    let mut nap = (due - now).min(MAX_SLEEP);
+                    if let Some(deadline) = deadline {
+                        nap = nap.min(deadline.saturating_duration_since(now));
+                    }
+                    std::thread::sleep(nap);
+                    continue;
+                }
+            }
+
+            let mut opts = libbpf_sys::bpf_test_run_opts {
+                sz: std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as libbpf_sys::size_t,
+                data_in: self.config.frame.as_ptr().cast::<c_void>(),
+                data_size_in: self.config.frame.len() as u32,
+                ctx_in: std::ptr::from_ref(&ctx).cast::<c_void>(),
+                ctx_size_in: std::mem::size_of::<libbpf_sys::xdp_md>() as u32,
+                // `want` is at most `MAX_CHUNK`, far below `c_int::MAX`.
+                repeat: want as c_int,
+                flags: libbpf_sys::BPF_F_TEST_XDP_LIVE_FRAMES,
+                batch_size: self.batch,
+                ..Default::default()
+            };
+            let call_start = Instant::now();
+            // SAFETY: `prog_fd` is the fd of our loaded program (the object is
+            // open while `self` lives); `data_in` and `ctx_in` point to
+            // `data_size_in` and `ctx_size_in` readable bytes that live across
+            // the call; there are no output buffers; `opts.sz` is its own size.
+            let ret = unsafe { libbpf_sys::bpf_prog_test_run_opts(self.prog_fd, &mut opts) };
+            let took = call_start.elapsed();
+            if ret < 0 {
+                let errno = -ret;
+                if errno == libc::EINTR {
+                    // A signal cut the call short; how many frames it ran is
+                    // unknown, so none are counted. The stop flag decides.
+                    interrupted += 1;
+                    if interrupted > MAX_EINTR {
+                        return Err(XdpLiveError::Load(format!(
+                            "BPF_PROG_RUN was interrupted by signals {MAX_EINTR} times in a row"
+                        )));
+                    }
+                    continue;
+                }
+                return Err(self.run_error(errno));
+            }
+            interrupted = 0;
+            done += want;
+            progress.store(done, Ordering::Relaxed);
+
+            if !took.is_zero() {
+                throughput = Some(want as f64 / took.as_secs_f64());
+            }
+            let full = want == u64::from(chunk);
+            match rate {
+                None if full && took < FAST_CALL => chunk = chunk.saturating_mul(2).min(MAX_CHUNK),
+                None if took > SLOW_CALL => chunk = (chunk / 2).max(1),
+                None => {}
+                Some(rate) => {
+                    let worth = Duration::from_secs_f64(want as f64 / rate as f64);
+                    if full && took > worth / 2 {
+                        chunk = chunk.saturating_mul(2).min(paced_max);
+                    }
+                }
+            }
+        }
+        Ok(XdpLiveSummary { packets: done, seconds: start.elapsed().as_secs_f64() })
+    }
+
+    /// The error for a failed `BPF_PROG_RUN` call.
+    fn run_error(&self, errno: c_int) -> XdpLiveError {
+        let err = std::io::Error::from_raw_os_error(errno);
+        match errno {
+            libc::EPERM | libc::EACCES => XdpLiveError::NotPermitted,
+            libc::ENODEV | libc::ENXIO => XdpLiveError::NoSuchInterface(self.config.iface.clone()),
+            libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP => XdpLiveError::Unsupported(format!(
+                "BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES on {} failed with {err}; this kernel is {}",
+                self.config.iface,
+                kernel_release()
+            )),
+            _ => XdpLiveError::Load(format!("BPF_PROG_RUN on {} failed: {err}", self.config.iface)),
+        }
+    }
+}
+
+impl Drop for XdpLiveGenerator {
+    fn drop(&mut self) {
+        // SAFETY: `obj` was returned by `bpf_object__open_mem`, is owned only by
+        // `self` and is closed exactly once, here; this also closes `prog_fd`.
+        unsafe { libbpf_sys::bpf_object__close(self.obj) };
+    }
+}
+
+/// How many frames `rate` frames per second come to in `span` (1 at least,
+/// `MAX_CHUNK` at most).
+fn frames_in(rate: u64, span: Duration) -> u32 {
+    let frames = u128::from(rate) * span.as_nanos() / 1_000_000_000;
+    u32::try_from(frames).unwrap_or(MAX_CHUNK).clamp(1, MAX_CHUNK)
+}
+
+/// The running kernel's release (`uname -r`), for error messages.
+fn kernel_release() -> String {
+    // SAFETY: `utsname` is plain old data; all zeroes is a valid value.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid, writable `utsname` for the call.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return "of unknown release".to_string();
+    }
+    // SAFETY: on success `release` holds a NUL-terminated string within the array.
+    let release = unsafe { CStr::from_ptr(uts.release.as_ptr()) };
+    release.to_string_lossy().into_owned()
+}

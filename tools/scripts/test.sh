@@ -10,4 +10,6 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests run the release binary.
 cargo build --release -p vipdrift-tools
-cargo test --workspace --release
+# One test at a time: the end-to-end tests spin AF_XDP workers, and two cores
+# shared by several spinning workers would turn the tests into a CPU contest.
+cargo test --workspace --release -- --test-threads=1

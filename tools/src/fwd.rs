@@ -1,14 +1,13 @@
 //! `vipdrift fwd`: a reflector (drop, macswap, io) for throughput benchmarks.
 
 use crate::gen::pin;
+use crate::port_args::{counters_json, PortArgs};
 use crate::report::{self, RateLog};
 use clap::{Args, ValueEnum};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use vipdrift_engine::{
-    AfXdpConfig, AfXdpPort, BindMode, Handler, IdlePolicy, Packet, Port, Verdict, Worker, WorkerConfig,
-};
+use vipdrift_engine::{Handler, IdlePolicy, Packet, Port, Verdict, Worker, WorkerConfig};
 
 /// What the reflector does with each frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -61,9 +60,6 @@ pub(crate) struct FwdArgs {
     /// Interface to receive on.
     #[arg(long)]
     iface: String,
-    /// NIC queue.
-    #[arg(long, default_value_t = 0)]
-    queue: u32,
     /// Core to pin the worker to.
     #[arg(long)]
     core: Option<usize>,
@@ -76,15 +72,8 @@ pub(crate) struct FwdArgs {
     /// Seconds to run (default: until Ctrl-C).
     #[arg(long)]
     duration: Option<f64>,
-    /// AF_XDP bind mode: auto, zero-copy, copy, skb.
-    #[arg(long, default_value = "auto")]
-    bind: BindMode,
-    /// Frames per burst.
-    #[arg(long, default_value_t = 64)]
-    burst: usize,
-    /// AF_XDP ring size (fill, completion, rx and tx).
-    #[arg(long, default_value_t = 2048)]
-    ring_size: u32,
+    #[command(flatten)]
+    port: PortArgs,
     /// Longest frame accepted; longer ones are dropped as oversize.
     #[arg(long, default_value_t = 1522)]
     max_frame: usize,
@@ -96,32 +85,21 @@ pub(crate) struct FwdArgs {
     json: bool,
 }
 
-fn open(args: &FwdArgs, iface: &str) -> Result<AfXdpPort, String> {
-    let mut config = AfXdpConfig::new(iface, args.queue);
-    config.bind = args.bind;
-    config.fill_ring = args.ring_size;
-    config.comp_ring = args.ring_size;
-    config.rx_ring = args.ring_size;
-    config.tx_ring = args.ring_size;
-    config.frame_count = (args.ring_size * 4).max(4096);
-    AfXdpPort::open(&config).map_err(|e| e.to_string())
-}
-
 pub(crate) fn run(args: FwdArgs) -> Result<(), String> {
     if args.out.is_some() && args.mode != Mode::Io {
         return Err("--out goes with --mode io".into());
     }
     let stop = report::stop_on_signals()?;
-    let mut ports = vec![open(&args, &args.iface)?];
+    let mut ports = vec![args.port.open(&args.iface)?];
     if let Some(out) = &args.out {
-        ports.push(open(&args, out)?);
+        ports.push(args.port.open(out)?);
     }
     let modes: Vec<&str> = ports.iter().map(|p| p.bound_mode().name()).collect();
     let mode_name = modes[0];
     eprintln!(
         "fwd: {} queue {} bound in {} mode; {}{}",
         args.iface,
-        args.queue,
+        args.port.queue,
         mode_name,
         args.mode.name(),
         args.out.as_ref().map(|o| format!(" to {o} ({} mode)", modes[1])).unwrap_or_default()
@@ -131,7 +109,8 @@ pub(crate) fn run(args: FwdArgs) -> Result<(), String> {
         Some(spins) => IdlePolicy::SpinThenYield { spins },
         None => IdlePolicy::Spin,
     };
-    let config = WorkerConfig { burst: args.burst, max_frame_len: args.max_frame, idle, ..WorkerConfig::default() };
+    let config =
+        WorkerConfig { burst: args.port.burst, max_frame_len: args.max_frame, idle, ..WorkerConfig::default() };
     let (worker, handle) = Worker::new(ports, handler, config, None);
     let mode_name = mode_name.to_owned();
     let core = args.core;
@@ -147,7 +126,7 @@ pub(crate) fn run(args: FwdArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot start the worker thread: {e}"))?;
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
-    let mut log = RateLog::new(format!("fwd {} q{}", args.iface, args.queue), handle.stats.clone(), args.json);
+    let mut log = RateLog::new(format!("fwd {} q{}", args.iface, args.port.queue), handle.stats.clone(), args.json);
     let mut first_rx: Option<Instant> = None;
     let mut last_rx: Option<Instant> = None;
     let mut last_count = 0;
@@ -179,12 +158,12 @@ pub(crate) fn run(args: FwdArgs) -> Result<(), String> {
         Mode::Drop => (input.rx_packets, input.rx_bytes, median_rx),
         _ => (output.tx_packets, output.tx_bytes, median_tx),
     };
-    let summary = json!({
+    let mut summary = json!({
         "tool": "fwd",
         "mode": args.mode.name(),
         "iface": args.iface,
         "out": args.out,
-        "queue": args.queue,
+        "queue": args.port.queue,
         "bind_mode": mode_name,
         "packets": packets,
         "bytes": bytes,
@@ -194,19 +173,10 @@ pub(crate) fn run(args: FwdArgs) -> Result<(), String> {
         "median_mpps": median / 1e6,
         "median_rx_mpps": median_rx / 1e6,
         "median_tx_mpps": median_tx / 1e6,
-        "rx_packets": total.rx_packets,
-        "rx_bytes": total.rx_bytes,
-        "tx_packets": total.tx_packets,
-        "tx_bytes": total.tx_bytes,
-        "drops": report::drops_json(&total),
-        "tx_wakeups": total.tx_wakeups,
-        "rx_wakeups": total.rx_wakeups,
-        "wakeups_per_packet": if total.rx_packets > 0 {
-            (total.tx_wakeups + total.rx_wakeups) as f64 / total.rx_packets as f64
-        } else { 0.0 },
-        "fill_ring_empty": total.fill_ring_empty,
-        "frames_leaked": leaked.iter().sum::<u32>(),
     });
+    if let Value::Object(map) = &mut summary {
+        map.extend(counters_json(&total, total.rx_packets, leaked.iter().sum()));
+    }
     report::print_summary(&summary, args.json);
     Ok(())
 }

@@ -1,17 +1,15 @@
 //! `vipdrift gen`: a packet generator.
 
+use crate::port_args::{counters_json, PortArgs};
 use crate::report::{self, RateLog};
 use crate::udp_frame::{udp_frame, UDP_SRC_PORT_OFFSET};
 use clap::{Args, ValueEnum};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vipdrift_engine::{
-    AfXdpConfig, AfXdpPort, BindMode, Generator, GeneratorConfig, MacAddr, Port, QueueStats, XdpLiveConfig,
-    XdpLiveGenerator,
-};
+use vipdrift_engine::{Generator, GeneratorConfig, MacAddr, Port, QueueStats, XdpLiveConfig, XdpLiveGenerator};
 
 /// How frames leave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -27,9 +25,6 @@ pub(crate) struct GenArgs {
     /// Interface to transmit on.
     #[arg(long)]
     iface: String,
-    /// NIC queue (AF_XDP only).
-    #[arg(long, default_value_t = 0)]
-    queue: u32,
     /// Core to pin the transmit loop to.
     #[arg(long)]
     core: Option<usize>,
@@ -60,15 +55,8 @@ pub(crate) struct GenArgs {
     /// How frames leave.
     #[arg(long, value_enum, default_value_t = Via::Afxdp)]
     via: Via,
-    /// AF_XDP bind mode: auto, zero-copy, copy, skb.
-    #[arg(long, default_value = "auto")]
-    bind: BindMode,
-    /// Frames per burst.
-    #[arg(long, default_value_t = 64)]
-    burst: usize,
-    /// AF_XDP ring size (fill, completion, rx and tx).
-    #[arg(long, default_value_t = 2048)]
-    ring_size: u32,
+    #[command(flatten)]
+    port: PortArgs,
     /// Milliseconds to keep counting returned frames after the last one is sent.
     #[arg(long, default_value_t = 500)]
     drain_ms: u64,
@@ -118,23 +106,16 @@ pub(crate) fn pin(core: Option<usize>) {
 }
 
 fn run_afxdp(args: &GenArgs, frame: Vec<u8>, stop: Arc<AtomicBool>) -> Result<(), String> {
-    let mut config = AfXdpConfig::new(&args.iface, args.queue);
-    config.bind = args.bind;
-    config.fill_ring = args.ring_size;
-    config.comp_ring = args.ring_size;
-    config.rx_ring = args.ring_size;
-    config.tx_ring = args.ring_size;
-    config.frame_count = (args.ring_size * 4).max(4096);
-    let port = AfXdpPort::open(&config).map_err(|e| e.to_string())?;
+    let port = args.port.open(&args.iface)?;
     let mode = port.bound_mode();
     if frame.len() > port.frame_capacity() {
         return Err(format!("--size {} exceeds the frame capacity {}", frame.len(), port.frame_capacity()));
     }
-    eprintln!("gen: {} queue {} bound in {} mode", args.iface, args.queue, mode.name());
+    eprintln!("gen: {} queue {} bound in {} mode", args.iface, args.port.queue, mode.name());
     let stats = Arc::new(QueueStats::default());
     let generator_config = GeneratorConfig {
         template: frame.clone(),
-        burst: args.burst,
+        burst: args.port.burst,
         count: args.count,
         duration: args.duration.map(Duration::from_secs_f64),
         rate: args.rate,
@@ -155,7 +136,7 @@ fn run_afxdp(args: &GenArgs, frame: Vec<u8>, stop: Arc<AtomicBool>) -> Result<()
             (result, leaked)
         })
         .map_err(|e| format!("cannot start the generator thread: {e}"))?;
-    let mut log = RateLog::new(format!("gen {} q{}", args.iface, args.queue), vec![stats.clone()], args.json);
+    let mut log = RateLog::new(format!("gen {} q{}", args.iface, args.port.queue), vec![stats.clone()], args.json);
     loop {
         let started = Instant::now();
         let full = RateLog::wait_second(started, &stop, &|| done.load(Ordering::Relaxed));
@@ -166,11 +147,11 @@ fn run_afxdp(args: &GenArgs, frame: Vec<u8>, stop: Arc<AtomicBool>) -> Result<()
     }
     let ((counters, seconds), leaked) = thread.join().map_err(|_| "the generator thread panicked".to_string())?;
     let (_, median_tx) = log.medians();
-    let summary = json!({
+    let mut summary = json!({
         "tool": "gen",
         "via": "afxdp",
         "iface": args.iface,
-        "queue": args.queue,
+        "queue": args.port.queue,
         "bind_mode": mode.name(),
         "size": frame.len(),
         "packets": counters.tx_packets,
@@ -179,17 +160,10 @@ fn run_afxdp(args: &GenArgs, frame: Vec<u8>, stop: Arc<AtomicBool>) -> Result<()
         "mpps": report::mpps(counters.tx_packets, seconds),
         "gbps": report::gbps(counters.tx_bytes, seconds),
         "median_mpps": median_tx / 1e6,
-        "rx_packets": counters.rx_packets,
-        "rx_bytes": counters.rx_bytes,
-        "drops": report::drops_json(&counters),
-        "tx_wakeups": counters.tx_wakeups,
-        "rx_wakeups": counters.rx_wakeups,
-        "wakeups_per_packet": if counters.tx_packets > 0 {
-            (counters.tx_wakeups + counters.rx_wakeups) as f64 / counters.tx_packets as f64
-        } else { 0.0 },
-        "fill_ring_empty": counters.fill_ring_empty,
-        "frames_leaked": leaked,
     });
+    if let Value::Object(map) = &mut summary {
+        map.extend(counters_json(&counters, counters.tx_packets, leaked));
+    }
     report::print_summary(&summary, args.json);
     Ok(())
 }
@@ -201,7 +175,7 @@ fn run_xdp_live(args: &GenArgs, frame: Vec<u8>, stop: Arc<AtomicBool>) -> Result
         count: args.count,
         duration: args.duration.map(Duration::from_secs_f64),
         rate: args.rate,
-        batch: args.burst.clamp(1, 256) as u32,
+        batch: args.port.burst.clamp(1, 256) as u32,
     };
     let mut generator = XdpLiveGenerator::open(config).map_err(|e| e.to_string())?;
     eprintln!("gen: {} via BPF_PROG_RUN live frames (XDP_TX)", args.iface);

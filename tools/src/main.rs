@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod fwd;
 mod gen;
+mod port_args;
 mod report;
 mod udp_frame;
 

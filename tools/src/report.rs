@@ -1,10 +1,10 @@
 //! Live rates once a second and the end-of-run summary (human or JSON).
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vipdrift_engine::{Counters, DropReason, QueueStats, StatsSnapshot};
+use vipdrift_engine::{Counters, QueueStats, StatsSnapshot};
 
 /// Stop flag set by SIGINT or SIGTERM.
 pub(crate) fn stop_on_signals() -> Result<Arc<AtomicBool>, String> {
@@ -88,14 +88,6 @@ pub(crate) fn snapshot(queues: &[Arc<QueueStats>]) -> StatsSnapshot {
         counters.accumulate(&q.read());
     }
     StatsSnapshot { at: Instant::now(), counters }
-}
-
-pub(crate) fn drops_json(c: &Counters) -> Value {
-    let mut map = Map::new();
-    for reason in DropReason::ALL {
-        map.insert(reason.name().to_owned(), json!(c.drops_for(reason)));
-    }
-    Value::Object(map)
 }
 
 pub(crate) fn mpps(packets: u64, seconds: f64) -> f64 {

@@ -12,4 +12,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --release -p vipdrift-tools
 # One test at a time: the end-to-end tests spin AF_XDP workers, and two cores
 # shared by several spinning workers would turn the tests into a CPU contest.
-cargo test --workspace --release -- --test-threads=1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --release -- --test-threads=1 2>&1 | tee "$log"
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ {p += $4; f += $6} END {printf "\ntests: %d passed, %d failed\n", p, f}' "$log"

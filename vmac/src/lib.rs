@@ -4,7 +4,9 @@
 //! ARP / NDP / ICMP-echo responders that rewrite a received frame in place,
 //! and the gratuitous-ARP / unsolicited-NA builders the control plane sends on
 //! takeover. It takes byte slices and returns verdicts; it never touches a
-//! thread, a socket or a clock. Nothing is implemented yet: the engine is the
-//! foundation it will sit on.
+//! thread, a socket or a clock. So far it holds the ARP wire layer: the
+//! checked view, the in-place reply and the gratuitous-ARP builders.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod arp;

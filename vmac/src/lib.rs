@@ -10,3 +10,5 @@
 #![deny(missing_docs)]
 
 pub mod arp;
+pub mod checksum;
+pub mod ndp;

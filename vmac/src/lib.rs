@@ -11,4 +11,8 @@
 
 pub mod arp;
 pub mod checksum;
+pub mod icmp;
 pub mod ndp;
+pub mod service;
+
+pub use service::{vrrp_mac_v4, vrrp_mac_v6, AddressMode, Group, Outcome, Reject, ServiceCounters, VmacService};

@@ -1,0 +1,331 @@
+//! The virtual-MAC service: which VIPs live on which MAC, whether this node
+//! owns them now, and the one call a worker makes per frame.
+
+use crate::arp::{ArpError, ArpPacket, OP_REQUEST};
+use crate::icmp::{answer_echo4, answer_echo6, echo4_destination, echo6_destination, EchoError};
+use crate::ndp::{answer_ns, parse_ns, NdpError};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Which MAC a group's VIPs are answered with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressMode {
+    /// A virtual MAC that moves with the VIPs (VRRP's 00:00:5e:00:01:{VRID},
+    /// or any configured locally administered MAC).
+    Vmac([u8; 6]),
+    /// The interface's own MAC: the VIPs move, the MAC does not.
+    OwnMac([u8; 6]),
+}
+
+impl AddressMode {
+    /// The MAC replies carry.
+    pub fn mac(&self) -> [u8; 6] {
+        match self {
+            AddressMode::Vmac(mac) | AddressMode::OwnMac(mac) => *mac,
+        }
+    }
+}
+
+/// VRRP's IPv4 virtual MAC for `vrid` (RFC 9568 §7.3): 00:00:5e:00:01:{VRID}.
+pub fn vrrp_mac_v4(vrid: u8) -> [u8; 6] {
+    [0x00, 0x00, 0x5e, 0x00, 0x01, vrid]
+}
+
+/// VRRP's IPv6 virtual MAC for `vrid` (RFC 9568 §7.3): 00:00:5e:00:02:{VRID}.
+pub fn vrrp_mac_v6(vrid: u8) -> [u8; 6] {
+    [0x00, 0x00, 0x5e, 0x00, 0x02, vrid]
+}
+
+/// A group of VIPs answered from one MAC and owned (or not) together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// The embedder's identifier (a VRID, a pool number).
+    pub id: u32,
+    /// The MAC replies carry.
+    pub mode: AddressMode,
+    /// The VIPs.
+    pub vips: Vec<IpAddr>,
+    /// Whether this node answers for them now.
+    pub owned: bool,
+}
+
+/// What to do with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The frame was rewritten in place into a reply of this length: send it.
+    Reply(usize),
+    /// Not for an owned VIP (another address, another protocol, a VIP this
+    /// node does not own now): not ours to answer.
+    NotOurs,
+    /// Malformed: drop it and count the reason.
+    Rejected(Reject),
+}
+
+/// Why a frame was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Reject {
+    /// A malformed ARP frame.
+    #[error(transparent)]
+    Arp(#[from] ArpError),
+    /// A malformed neighbor solicitation.
+    #[error(transparent)]
+    Ndp(#[from] NdpError),
+    /// A malformed echo request.
+    #[error(transparent)]
+    Echo(#[from] EchoError),
+}
+
+/// What the service did, for stats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServiceCounters {
+    /// ARP requests answered.
+    pub arp_replies: u64,
+    /// Neighbor solicitations answered.
+    pub na_replies: u64,
+    /// ICMP and ICMPv6 echo requests answered.
+    pub echo_replies: u64,
+    /// Frames for a VIP this node does not own now.
+    pub not_owned: u64,
+    /// Malformed ARP frames.
+    pub bad_arp: u64,
+    /// Malformed neighbor solicitations.
+    pub bad_ndp: u64,
+    /// Malformed echo requests.
+    pub bad_echo: u64,
+}
+
+/// The endpoint table and responders. Updates may allocate; `handle` does not.
+#[derive(Debug, Default)]
+pub struct VmacService {
+    groups: Vec<Group>,
+    v4: HashMap<Ipv4Addr, usize>,
+    v6: HashMap<Ipv6Addr, usize>,
+    counters: ServiceCounters,
+}
+
+impl VmacService {
+    /// An empty service.
+    pub fn new() -> VmacService {
+        VmacService::default()
+    }
+
+    /// Adds or replaces the group with `group.id`.
+    pub fn set_group(&mut self, group: Group) {
+        match self.groups.iter().position(|g| g.id == group.id) {
+            Some(i) => self.groups[i] = group,
+            None => self.groups.push(group),
+        }
+        self.reindex();
+    }
+
+    /// Removes a group; true if it was there.
+    pub fn remove_group(&mut self, id: u32) -> bool {
+        let before = self.groups.len();
+        self.groups.retain(|g| g.id != id);
+        self.reindex();
+        self.groups.len() != before
+    }
+
+    /// Takes or gives up ownership of a group's VIPs; false if no such group.
+    pub fn set_owned(&mut self, id: u32, owned: bool) -> bool {
+        match self.groups.iter_mut().find(|g| g.id == id) {
+            Some(g) => {
+                g.owned = owned;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The groups.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> ServiceCounters {
+        self.counters
+    }
+
+    fn reindex(&mut self) {
+        self.v4.clear();
+        self.v6.clear();
+        for (i, g) in self.groups.iter().enumerate() {
+            for vip in &g.vips {
+                match vip {
+                    IpAddr::V4(a) => self.v4.insert(*a, i),
+                    IpAddr::V6(a) => self.v6.insert(*a, i),
+                };
+            }
+        }
+    }
+
+    /// The answering MAC for `ip` if an owned group holds it; counts a miss
+    /// on a known but unowned VIP.
+    fn owner_mac(&mut self, ip: IpAddr) -> Option<[u8; 6]> {
+        let index = match ip {
+            IpAddr::V4(a) => self.v4.get(&a),
+            IpAddr::V6(a) => self.v6.get(&a),
+        }?;
+        let group = &self.groups[*index];
+        if group.owned {
+            Some(group.mode.mac())
+        } else {
+            self.counters.not_owned += 1;
+            None
+        }
+    }
+
+    /// Answers ARP requests, neighbor solicitations and echo requests for
+    /// owned VIPs by rewriting `buf[..len]` in place (`buf` is the whole frame
+    /// buffer: an NA may be longer than the NS it answers).
+    pub fn handle(&mut self, buf: &mut [u8], len: usize) -> Outcome {
+        let len = len.min(buf.len());
+        match ArpPacket::parse(&mut buf[..len]) {
+            Ok(Some(mut arp)) => {
+                if arp.operation() != OP_REQUEST {
+                    return Outcome::NotOurs;
+                }
+                let vip = arp.target_ip();
+                return match self.owner_mac(IpAddr::V4(vip)) {
+                    Some(mac) => {
+                        self.counters.arp_replies += 1;
+                        Outcome::Reply(arp.make_reply(mac, vip))
+                    }
+                    None => Outcome::NotOurs,
+                };
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.counters.bad_arp += 1;
+                return Outcome::Rejected(e.into());
+            }
+        }
+        match parse_ns(&buf[..len]) {
+            Ok(Some(ns)) => {
+                return match self.owner_mac(IpAddr::V6(ns.target)) {
+                    Some(mac) => match answer_ns(buf, &ns, mac, false) {
+                        Some(n) => {
+                            self.counters.na_replies += 1;
+                            Outcome::Reply(n)
+                        }
+                        // A buffer too small for the NA: treat as truncated.
+                        None => Outcome::Rejected(Reject::Ndp(NdpError::Truncated)),
+                    },
+                    None => Outcome::NotOurs,
+                };
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.counters.bad_ndp += 1;
+                return Outcome::Rejected(e.into());
+            }
+        }
+        match echo4_destination(&buf[..len]) {
+            Ok(Some(dst)) => return self.echo(IpAddr::V4(dst), &mut buf[..len]),
+            Ok(None) => {}
+            Err(e) => {
+                self.counters.bad_echo += 1;
+                return Outcome::Rejected(e.into());
+            }
+        }
+        match echo6_destination(&buf[..len]) {
+            Ok(Some(dst)) => self.echo(IpAddr::V6(dst), &mut buf[..len]),
+            Ok(None) => Outcome::NotOurs,
+            Err(e) => {
+                self.counters.bad_echo += 1;
+                Outcome::Rejected(e.into())
+            }
+        }
+    }
+
+    fn echo(&mut self, dst: IpAddr, frame: &mut [u8]) -> Outcome {
+        match self.owner_mac(dst) {
+            Some(mac) => {
+                self.counters.echo_replies += 1;
+                Outcome::Reply(match dst {
+                    IpAddr::V4(_) => answer_echo4(frame, mac),
+                    IpAddr::V6(_) => answer_echo6(frame, mac),
+                })
+            }
+            None => Outcome::NotOurs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arp::{write_garp, GarpForm};
+
+    const CLIENT: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
+
+    fn service(owned: bool) -> VmacService {
+        let mut s = VmacService::new();
+        s.set_group(Group {
+            id: 51,
+            mode: AddressMode::Vmac(vrrp_mac_v4(51)),
+            vips: vec!["198.51.100.100".parse().unwrap(), "2001:db8::100".parse().unwrap()],
+            owned,
+        });
+        s
+    }
+
+    fn arp_request(target: Ipv4Addr) -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        write_garp(&mut f, GarpForm::Request, CLIENT, target, None).unwrap();
+        f[28..32].copy_from_slice(&[198, 51, 100, 10]);
+        f
+    }
+
+    #[test]
+    fn an_owned_vip_is_answered_and_an_unowned_one_is_not() {
+        let mut s = service(true);
+        let mut f = arp_request("198.51.100.100".parse().unwrap());
+        assert_eq!(s.handle(&mut f, 60), Outcome::Reply(60));
+        assert_eq!(&f[6..12], &vrrp_mac_v4(51));
+        let mut other = arp_request("198.51.100.7".parse().unwrap());
+        assert_eq!(s.handle(&mut other, 60), Outcome::NotOurs);
+        s.set_owned(51, false);
+        let mut again = arp_request("198.51.100.100".parse().unwrap());
+        assert_eq!(s.handle(&mut again, 60), Outcome::NotOurs, "no answering for a VIP we do not own");
+        let c = s.counters();
+        assert_eq!((c.arp_replies, c.not_owned), (1, 1));
+    }
+
+    #[test]
+    fn own_mac_mode_answers_with_the_interface_mac() {
+        let mut s = VmacService::new();
+        let own = [2, 0, 0, 0, 0, 0x02];
+        s.set_group(Group {
+            id: 1,
+            mode: AddressMode::OwnMac(own),
+            vips: vec!["198.51.100.100".parse().unwrap()],
+            owned: true,
+        });
+        let mut f = arp_request("198.51.100.100".parse().unwrap());
+        assert_eq!(s.handle(&mut f, 60), Outcome::Reply(60));
+        assert_eq!(&f[6..12], &own);
+    }
+
+    #[test]
+    fn malformed_arp_is_rejected_and_counted() {
+        let mut s = service(true);
+        let mut f = arp_request("198.51.100.100".parse().unwrap());
+        f[14 + 4] = 7;
+        assert_eq!(s.handle(&mut f, 60), Outcome::Rejected(Reject::Arp(ArpError::BadHardware)));
+        assert_eq!(s.counters().bad_arp, 1);
+        assert_eq!(s.handle(&mut [0u8; 10], 10), Outcome::NotOurs);
+    }
+
+    #[test]
+    fn groups_are_replaced_and_removed_by_id() {
+        let mut s = service(true);
+        s.set_group(Group { id: 51, mode: AddressMode::Vmac(vrrp_mac_v4(51)), vips: vec![], owned: true });
+        let mut f = arp_request("198.51.100.100".parse().unwrap());
+        assert_eq!(s.handle(&mut f, 60), Outcome::NotOurs);
+        assert!(s.remove_group(51));
+        assert!(!s.remove_group(51));
+        assert!(!s.set_owned(51, true));
+    }
+}

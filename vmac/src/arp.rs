@@ -9,8 +9,7 @@ use std::net::Ipv4Addr;
 
 /// EtherType of ARP.
 pub const ETHERTYPE_ARP: u16 = 0x0806;
-/// EtherType of an 802.1Q tag.
-pub const ETHERTYPE_VLAN: u16 = 0x8100;
+pub use crate::ether::ETHERTYPE_VLAN;
 /// ARP body length for IPv4 over Ethernet.
 pub const ARP_LEN: usize = 28;
 /// ARP request opcode.
@@ -52,12 +51,7 @@ pub enum ArpError {
 /// Where the ARP body starts: 14, or 18 behind one 802.1Q tag; `None` if
 /// the frame is not ARP at all.
 pub fn arp_offset(frame: &[u8]) -> Option<usize> {
-    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-    match ethertype {
-        ETHERTYPE_ARP => Some(14),
-        ETHERTYPE_VLAN if u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]) == ETHERTYPE_ARP => Some(18),
-        _ => None,
-    }
+    crate::ether::payload_offset(frame, ETHERTYPE_ARP)
 }
 
 /// A checked view of the ARP body of an Ethernet frame: once `parse` has

@@ -31,14 +31,7 @@ pub enum EchoError {
 
 /// Where the IPv4 header starts (14, or 18 behind one 802.1Q tag).
 pub fn ipv4_offset(frame: &[u8]) -> Option<usize> {
-    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-    match ethertype {
-        ETHERTYPE_IPV4 => Some(14),
-        crate::arp::ETHERTYPE_VLAN if u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]) == ETHERTYPE_IPV4 => {
-            Some(18)
-        }
-        _ => None,
-    }
+    crate::ether::payload_offset(frame, ETHERTYPE_IPV4)
 }
 
 /// The destination of an IPv4 echo request (`Ok(Some)`), `Ok(None)` when the

@@ -11,6 +11,7 @@
 
 pub mod arp;
 pub mod checksum;
+pub mod ether;
 pub mod icmp;
 pub mod ndp;
 pub mod service;

@@ -59,14 +59,7 @@ pub enum NdpError {
 /// Where the IPv6 header starts (14, or 18 behind one 802.1Q tag), if the
 /// frame is IPv6.
 pub fn ipv6_offset(frame: &[u8]) -> Option<usize> {
-    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-    match ethertype {
-        ETHERTYPE_IPV6 => Some(14),
-        crate::arp::ETHERTYPE_VLAN if u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]) == ETHERTYPE_IPV6 => {
-            Some(18)
-        }
-        _ => None,
-    }
+    crate::ether::payload_offset(frame, ETHERTYPE_IPV6)
 }
 
 fn addr_at(bytes: &[u8], at: usize) -> Ipv6Addr {
@@ -183,7 +176,7 @@ pub fn write_unsolicited_na(
     let len = ip_at + IPV6_LEN + NA_ICMP_LEN;
     let frame = buf.get_mut(..len)?;
     if let Some(tci) = vlan {
-        frame[12..14].copy_from_slice(&crate::arp::ETHERTYPE_VLAN.to_be_bytes());
+        frame[12..14].copy_from_slice(&crate::ether::ETHERTYPE_VLAN.to_be_bytes());
         frame[14..16].copy_from_slice(&(tci & 0x0fff).to_be_bytes());
     }
     frame[ip_at - 2..ip_at].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());

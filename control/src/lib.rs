@@ -4,6 +4,11 @@
 //! `(now, event)`), ownership migration across instances, GARP scheduling, the
 //! TOML configuration and the control thread. It depends on
 //! `vipdrift-engine` and `vipdrift-vmac`; nothing depends on it but the tools.
-//! Nothing is implemented yet.
+//! So far it holds the [`Responder`], the engine handler that serves the
+//! virtual-MAC service on a worker.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod responder;
+
+pub use responder::{Responder, ResponderCommand};

@@ -103,6 +103,20 @@ impl MemPort {
         Some(bytes)
     }
 
+    /// Receives one frame, shows its bytes to `look` and recycles it, without
+    /// copying; false when nothing was waiting (benchmarks' convenience).
+    pub fn recv_bytes_into(&mut self, look: &mut dyn FnMut(&[u8])) -> bool {
+        let mut desc = [Desc::default()];
+        if self.rx_burst(&mut desc) == 0 {
+            return false;
+        }
+        let len = desc[0].len as usize;
+        // SAFETY: `desc` was just received from this port and is handed back below.
+        look(&unsafe { self.frame_mut(&desc[0]) }[..len]);
+        self.release(&desc);
+        true
+    }
+
     /// Frames currently in the shared free pool.
     pub fn free_frames(&self) -> usize {
         self.slab.free.len()

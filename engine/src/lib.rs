@@ -39,9 +39,11 @@ mod demux;
 mod generator;
 mod mac;
 mod memport;
+mod nic;
 mod port;
 mod ring;
 mod stats;
+mod steer;
 mod worker;
 mod xdp_live;
 
@@ -50,8 +52,10 @@ pub use demux::{Dest, EndpointId, MacTable};
 pub use generator::{Generator, GeneratorConfig};
 pub use mac::{MacAddr, ParseMacError};
 pub use memport::{MemPort, MemPortConfig};
+pub use nic::{NicFilter, VRRP_V4_GROUP_MAC, VRRP_V6_GROUP_MAC};
 pub use port::{BoundMode, Desc, Port, PortCounters};
 pub use stats::{Counters, DropReason, QueueStats, Rates, StatsSnapshot};
+pub use steer::{Steering, SteeringConfig, SteeringError, XdpAttachMode, STEER_MAX_QUEUES};
 pub use worker::{
     ControlFrame, ControlSender, Handler, IdlePolicy, Packet, Verdict, Worker, WorkerCommand, WorkerConfig,
     WorkerHandle, CONTROL_FRAME_MAX, ETH_HEADER_LEN, MAX_BURST,

@@ -5,6 +5,8 @@
 //! Addresses used: 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32 only,
 //! and only inside namespaces made here.
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -84,6 +86,17 @@ impl NetNs {
         out
     }
 
+    /// Moves the calling thread into this namespace until the guard drops
+    /// (setns changes only the calling thread).
+    pub fn enter(&self) -> InNetns {
+        let original = File::open("/proc/thread-self/ns/net").expect("open this thread's network namespace");
+        let target = File::open(format!("/run/netns/{}", self.name)).expect("open the test's network namespace");
+        // SAFETY: setns on a valid namespace fd; it changes only this thread's namespace.
+        let ret = unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(ret, 0, "setns into {}: {}", self.name, std::io::Error::last_os_error());
+        InNetns { original }
+    }
+
     /// Starts a command inside, stdout and stderr piped; killed on drop.
     pub fn spawn(&self, args: &[&str]) -> Proc {
         let child = self
@@ -100,6 +113,21 @@ impl NetNs {
 impl Drop for NetNs {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+/// The calling thread inside a network namespace; back in its original one on drop.
+pub struct InNetns {
+    original: File,
+}
+
+impl Drop for InNetns {
+    fn drop(&mut self) {
+        // SAFETY: setns on a valid namespace fd; it changes only this thread's namespace.
+        let ret = unsafe { libc::setns(self.original.as_raw_fd(), libc::CLONE_NEWNET) };
+        if ret != 0 && !std::thread::panicking() {
+            panic!("setns back: {}", std::io::Error::last_os_error());
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod fwd;
 mod gen;
 mod port_args;
 mod report;
+mod serve;
 mod udp_frame;
 
 /// A poll-mode packet engine on AF_XDP with a virtual-MAC failover service.
@@ -23,6 +24,8 @@ enum Command {
     Gen(gen::GenArgs),
     /// Receive through AF_XDP and drop, swap MACs and send back, or forward (reflector).
     Fwd(fwd::FwdArgs),
+    /// Serve VIPs as their static owner: ARP, NDP and ping answered by the engine.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gen(args) => gen::run(args),
         Command::Fwd(args) => fwd::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

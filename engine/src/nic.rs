@@ -1,0 +1,93 @@
+//! Making the NIC accept what the engine serves: no kernel socket joins the
+//! VRRP groups or claims the virtual MACs for us, so the engine adds them to
+//! the NIC's filters itself. It does so through an AF_PACKET socket's
+//! memberships (PACKET_ADD_MEMBERSHIP): the kernel counts them per socket
+//! and takes them all back when the socket closes, so the NIC is restored on
+//! exit even when the process is killed.
+
+use crate::mac::MacAddr;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Memberships held on one interface; dropped together with this value.
+#[derive(Debug)]
+pub struct NicFilter {
+    fd: OwnedFd,
+    ifindex: i32,
+    iface: String,
+}
+
+impl NicFilter {
+    /// Opens the socket for `iface` (it receives nothing: protocol 0).
+    pub fn open(iface: &str) -> io::Result<NicFilter> {
+        let name = CString::new(iface).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("interface `{iface}` does not exist")));
+        }
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(NicFilter { fd, ifindex: ifindex as i32, iface: iface.to_owned() })
+    }
+
+    fn membership(&self, kind: i32, mac: Option<MacAddr>) -> io::Result<()> {
+        let mut mreq =
+            libc::packet_mreq { mr_ifindex: self.ifindex, mr_type: kind as u16, mr_alen: 0, mr_address: [0; 8] };
+        if let Some(mac) = mac {
+            mreq.mr_alen = 6;
+            mreq.mr_address[..6].copy_from_slice(&mac.0);
+        }
+        // SAFETY: `mreq` is a valid packet_mreq that lives across the call and
+        // the length passed is its own size; the descriptor is ours.
+        let ret = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_ADD_MEMBERSHIP,
+                std::ptr::from_ref(&mreq).cast(),
+                std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+            )
+        };
+        if ret < 0 {
+            let err = io::Error::last_os_error();
+            return Err(io::Error::new(err.kind(), format!("{} on `{}`: {err}", describe(kind), self.iface)));
+        }
+        Ok(())
+    }
+
+    /// Adds `mac` to the NIC's unicast filter (drivers without one go
+    /// promiscuous, which the kernel handles).
+    pub fn add_unicast(&self, mac: MacAddr) -> io::Result<()> {
+        self.membership(libc::PACKET_MR_UNICAST, Some(mac))
+    }
+
+    /// Adds a multicast MAC (01:00:5e:00:00:12, 33:33:00:00:00:12, ...).
+    pub fn add_multicast(&self, mac: MacAddr) -> io::Result<()> {
+        self.membership(libc::PACKET_MR_MULTICAST, Some(mac))
+    }
+
+    /// Puts the NIC in promiscuous mode (for as long as this value lives).
+    pub fn promiscuous(&self) -> io::Result<()> {
+        self.membership(libc::PACKET_MR_PROMISC, None)
+    }
+}
+
+fn describe(kind: i32) -> &'static str {
+    match kind {
+        libc::PACKET_MR_UNICAST => "cannot add a unicast address",
+        libc::PACKET_MR_MULTICAST => "cannot join a multicast address",
+        _ => "cannot enable promiscuous mode",
+    }
+}
+
+/// 01:00:5e:00:00:12, the MAC of VRRP's IPv4 group 224.0.0.18.
+pub const VRRP_V4_GROUP_MAC: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
+/// 33:33:00:00:00:12, the MAC of VRRP's IPv6 group ff02::12.
+pub const VRRP_V6_GROUP_MAC: MacAddr = MacAddr([0x33, 0x33, 0x00, 0x00, 0x00, 0x12]);

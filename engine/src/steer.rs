@@ -1,0 +1,418 @@
+//! The engine's own XDP steering program (`bpf/steer.c`), which replaces
+//! libxdp's redirect-everything default: it sends to a queue's AF_XDP socket
+//! only what the engine serves (frames to owned virtual MACs, ARP and IPv6
+//! Neighbor Solicitations whose target is a VIP, VRRP) and passes the rest
+//! to the kernel, so SSH and the node's own addresses keep working on the
+//! same NIC. With `whole_nic` it redirects everything.
+//!
+//! Pair it with sockets opened with
+//! [`AfXdpConfig::load_default_program`](crate::AfXdpConfig) off, bound in
+//! the mode that matches the attach mode ([`XdpAttachMode::Native`] with
+//! [`BindMode::Copy`](crate::BindMode) or zero-copy, [`XdpAttachMode::Skb`]
+//! with [`BindMode::Skb`](crate::BindMode)), and put each socket in the
+//! program's map with [`Steering::add_socket`].
+//!
+//! The program is attached through netlink to an interface of the calling
+//! thread's network namespace; a [`Steering`] must be dropped in that same
+//! namespace for its detach to find the interface.
+
+use crate::MacAddr;
+use std::ffi::{c_int, c_void, CStr, CString};
+use std::net::IpAddr;
+
+/// The compiled `bpf/steer.c`, 8-byte aligned for libelf.
+#[repr(C, align(8))]
+struct Aligned<T: ?Sized>(T);
+
+static STEER_OBJ: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/steer.o")));
+
+/// The program's function name in `bpf/steer.c`.
+const PROG_NAME: &CStr = c"vipdrift_steer";
+/// The object name libbpf shows in its messages.
+const OBJ_NAME: &CStr = c"vipdrift_steer";
+/// Entries of the `xsks` map: the highest queue index plus one.
+pub const STEER_MAX_QUEUES: u32 = 64;
+
+/// Where the XDP program runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum XdpAttachMode {
+    /// In the driver (`XDP_FLAGS_DRV_MODE`): fast, needs driver support
+    /// (veth has it). Bind sockets in copy or zero-copy mode.
+    #[default]
+    Native,
+    /// Generic XDP on the skb (`XDP_FLAGS_SKB_MODE`): works everywhere,
+    /// slowest. Bind sockets in skb mode.
+    Skb,
+}
+
+impl XdpAttachMode {
+    /// The `XDP_FLAGS_*` mode flag.
+    fn flags(self) -> u32 {
+        match self {
+            XdpAttachMode::Native => libbpf_sys::XDP_FLAGS_DRV_MODE,
+            XdpAttachMode::Skb => libbpf_sys::XDP_FLAGS_SKB_MODE,
+        }
+    }
+
+    /// The other mode, which the kernel refuses to have active at the same time.
+    fn other(self) -> XdpAttachMode {
+        match self {
+            XdpAttachMode::Native => XdpAttachMode::Skb,
+            XdpAttachMode::Skb => XdpAttachMode::Native,
+        }
+    }
+}
+
+/// What to attach the steering program to, and how.
+#[derive(Clone, Debug)]
+pub struct SteeringConfig {
+    /// Interface name (in the calling thread's network namespace).
+    pub iface: String,
+    /// Native (driver) or generic (skb) XDP.
+    pub mode: XdpAttachMode,
+    /// Redirect every frame to the sockets, not only the engine's own.
+    pub whole_nic: bool,
+}
+
+impl SteeringConfig {
+    /// Native mode on `iface`, steering only the engine's own frames.
+    pub fn new(iface: &str) -> SteeringConfig {
+        SteeringConfig { iface: iface.to_owned(), mode: XdpAttachMode::Native, whole_nic: false }
+    }
+}
+
+/// Why the steering program could not be attached or updated.
+#[derive(Debug, thiserror::Error)]
+pub enum SteeringError {
+    /// No such interface in this network namespace.
+    #[error("interface `{0}` does not exist in this network namespace (see `ip link`)")]
+    NoSuchInterface(String),
+    /// The process lacks the privileges.
+    #[error("not permitted to load or attach the XDP steering program: needs root, or CAP_BPF and CAP_NET_ADMIN")]
+    NotPermitted,
+    /// The object could not be opened, or the kernel refused the program.
+    #[error("cannot load the XDP steering program: {0}")]
+    Load(String),
+    /// The program could not be attached to the interface.
+    #[error("cannot attach the XDP steering program: {0}")]
+    Attach(String),
+    /// A map update failed.
+    #[error("cannot update the XDP steering maps: {0}")]
+    Map(String),
+}
+
+/// The steering program loaded and attached to one interface. It owns the
+/// BPF object; dropping it detaches the program (only if the interface still
+/// runs this very program) and closes the object.
+pub struct Steering {
+    obj: *mut libbpf_sys::bpf_object,
+    prog_fd: c_int,
+    ifindex: u32,
+    iface: String,
+    mode: XdpAttachMode,
+    xsks_fd: c_int,
+    vmacs_fd: c_int,
+    vip4_fd: c_int,
+    vip6_fd: c_int,
+    config_fd: c_int,
+}
+
+// SAFETY: the steering owns its `bpf_object` exclusively (nothing else holds
+// the pointer), and libbpf keeps no per-thread state for an object, so it may
+// be used and closed from another thread than the one that loaded it.
+unsafe impl Send for Steering {}
+
+impl std::fmt::Debug for Steering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Steering")
+            .field("iface", &self.iface)
+            .field("ifindex", &self.ifindex)
+            .field("mode", &self.mode)
+            .field("prog_fd", &self.prog_fd)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A negative libbpf return value as an `io::Error`.
+fn errno_error(ret: c_int) -> std::io::Error {
+    std::io::Error::from_raw_os_error(ret.saturating_neg())
+}
+
+impl Steering {
+    /// Loads the program and attaches it to `config.iface`, replacing any
+    /// XDP program already there (a stale one from a crashed run, in either
+    /// mode) instead of failing.
+    pub fn attach(config: &SteeringConfig) -> Result<Steering, SteeringError> {
+        let name =
+            CString::new(config.iface.clone()).map_err(|_| SteeringError::NoSuchInterface(config.iface.clone()))?;
+        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            return Err(SteeringError::NoSuchInterface(config.iface.clone()));
+        }
+
+        let opts = libbpf_sys::bpf_object_open_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as libbpf_sys::size_t,
+            object_name: OBJ_NAME.as_ptr(),
+            ..Default::default()
+        };
+        let bytes: &[u8] = &STEER_OBJ.0;
+        // SAFETY: `bytes` is a static ELF image that outlives the call (libbpf
+        // copies what it keeps), and `opts` is a valid, fully initialised
+        // options struct whose `sz` is its own size; `OBJ_NAME` is static.
+        let obj = unsafe {
+            libbpf_sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as libbpf_sys::size_t, &opts)
+        };
+        if obj.is_null() {
+            let err = std::io::Error::last_os_error();
+            return Err(SteeringError::Load(format!("libbpf could not open the embedded steer object: {err}")));
+        }
+        // From here on `steering` owns `obj` and closes it on every return path;
+        // with `prog_fd` at -1 its drop detaches nothing.
+        let mut steering = Steering {
+            obj,
+            prog_fd: -1,
+            ifindex,
+            iface: config.iface.clone(),
+            mode: config.mode,
+            xsks_fd: -1,
+            vmacs_fd: -1,
+            vip4_fd: -1,
+            vip6_fd: -1,
+            config_fd: -1,
+        };
+
+        // SAFETY: `obj` is the valid object just opened and not yet loaded.
+        let ret = unsafe { libbpf_sys::bpf_object__load(steering.obj) };
+        if ret < 0 {
+            return Err(match -ret {
+                libc::EPERM | libc::EACCES => SteeringError::NotPermitted,
+                _ => SteeringError::Load(format!(
+                    "the kernel refused the steering program: {} (libbpf printed the verifier log, if any)",
+                    errno_error(ret)
+                )),
+            });
+        }
+        // SAFETY: `obj` is a valid, loaded object and `PROG_NAME` a static C string.
+        let prog = unsafe { libbpf_sys::bpf_object__find_program_by_name(steering.obj, PROG_NAME.as_ptr()) };
+        if prog.is_null() {
+            return Err(SteeringError::Load(format!("the steer object has no program named {PROG_NAME:?}")));
+        }
+        // SAFETY: `prog` belongs to the loaded object, which is still open.
+        let prog_fd = unsafe { libbpf_sys::bpf_program__fd(prog) };
+        if prog_fd < 0 {
+            return Err(SteeringError::Load(format!("the steering program has no fd: {}", errno_error(prog_fd))));
+        }
+        steering.xsks_fd = steering.map_fd(c"xsks")?;
+        steering.vmacs_fd = steering.map_fd(c"vmacs")?;
+        steering.vip4_fd = steering.map_fd(c"vip4")?;
+        steering.vip6_fd = steering.map_fd(c"vip6")?;
+        steering.config_fd = steering.map_fd(c"config")?;
+        steering.set_whole_nic(config.whole_nic)?;
+
+        // No XDP_FLAGS_UPDATE_IF_NOEXIST: a program already attached in the
+        // same mode is replaced. The kernel refuses (EEXIST) while one runs in
+        // the other mode, so that one is detached first, then we retry once.
+        let mut ret = xdp_attach(ifindex, prog_fd, config.mode);
+        if ret == -libc::EEXIST {
+            // SAFETY: a plain netlink request on an interface index; null opts are allowed.
+            let _ =
+                unsafe { libbpf_sys::bpf_xdp_detach(ifindex as c_int, config.mode.other().flags(), std::ptr::null()) };
+            ret = xdp_attach(ifindex, prog_fd, config.mode);
+        }
+        if ret < 0 {
+            let err = errno_error(ret);
+            return Err(match -ret {
+                libc::EPERM | libc::EACCES => SteeringError::NotPermitted,
+                libc::ENODEV => SteeringError::NoSuchInterface(config.iface.clone()),
+                libc::EBUSY => SteeringError::Attach(format!(
+                    "`{}` has an XDP program attached through a BPF link, which cannot be replaced: {err}",
+                    config.iface
+                )),
+                libc::EOPNOTSUPP => SteeringError::Attach(format!(
+                    "`{}` does not support {:?} XDP ({err}); try XdpAttachMode::Skb",
+                    config.iface, config.mode
+                )),
+                _ => SteeringError::Attach(format!("on `{}` in {:?} mode: {err}", config.iface, config.mode)),
+            });
+        }
+        // Only now is the program ours to detach on drop.
+        steering.prog_fd = prog_fd;
+        Ok(steering)
+    }
+
+    /// The fd of the map `name` of the loaded object.
+    fn map_fd(&self, name: &CStr) -> Result<c_int, SteeringError> {
+        // SAFETY: `obj` is a valid, loaded object and `name` a valid C string.
+        let map = unsafe { libbpf_sys::bpf_object__find_map_by_name(self.obj, name.as_ptr()) };
+        if map.is_null() {
+            return Err(SteeringError::Load(format!("the steer object has no map named {name:?}")));
+        }
+        // SAFETY: `map` belongs to the loaded object, which is still open.
+        let fd = unsafe { libbpf_sys::bpf_map__fd(map) };
+        if fd < 0 {
+            return Err(SteeringError::Load(format!("the map {name:?} has no fd: {}", errno_error(fd))));
+        }
+        Ok(fd)
+    }
+
+    /// The interface the program is attached to.
+    pub fn iface(&self) -> &str {
+        &self.iface
+    }
+
+    /// The interface index the program is attached to.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// The attach mode.
+    pub fn mode(&self) -> XdpAttachMode {
+        self.mode
+    }
+
+    /// The loaded program's fd (owned by the steering; do not close it).
+    pub fn prog_fd(&self) -> i32 {
+        self.prog_fd
+    }
+
+    /// Sends frames arriving on `queue` (and matching the steering rules) to
+    /// the AF_XDP socket `xsk_fd` (see [`AfXdpPort::raw_fd`](crate::AfXdpPort::raw_fd)).
+    /// The socket must be bound to this interface and queue.
+    pub fn add_socket(&mut self, queue: u32, xsk_fd: i32) -> Result<(), SteeringError> {
+        if queue >= STEER_MAX_QUEUES {
+            return Err(SteeringError::Map(format!(
+                "queue {queue} is past the last one the map holds ({})",
+                STEER_MAX_QUEUES - 1
+            )));
+        }
+        let value: u32 = xsk_fd as u32;
+        update(self.xsks_fd, "xsks", &queue, &value)
+    }
+
+    /// Stops sending frames of `queue` to a socket (they then go to the kernel).
+    /// Removing a queue that has no socket is not an error.
+    pub fn remove_socket(&mut self, queue: u32) -> Result<(), SteeringError> {
+        delete(self.xsks_fd, "xsks", &queue)
+    }
+
+    /// Redirects frames whose destination is `mac`.
+    pub fn add_vmac(&mut self, mac: MacAddr) -> Result<(), SteeringError> {
+        update(self.vmacs_fd, "vmacs", &mac_key(mac), &1u8)
+    }
+
+    /// Stops redirecting frames to `mac`; removing an absent MAC is not an error.
+    pub fn remove_vmac(&mut self, mac: MacAddr) -> Result<(), SteeringError> {
+        delete(self.vmacs_fd, "vmacs", &mac_key(mac))
+    }
+
+    /// Redirects ARP (IPv4) or Neighbor Solicitations (IPv6) whose target is `ip`.
+    pub fn add_vip(&mut self, ip: IpAddr) -> Result<(), SteeringError> {
+        match ip {
+            IpAddr::V4(v4) => update(self.vip4_fd, "vip4", &v4.octets(), &1u8),
+            IpAddr::V6(v6) => update(self.vip6_fd, "vip6", &v6.octets(), &1u8),
+        }
+    }
+
+    /// Stops redirecting ARP or NS for `ip`; removing an absent VIP is not an error.
+    pub fn remove_vip(&mut self, ip: IpAddr) -> Result<(), SteeringError> {
+        match ip {
+            IpAddr::V4(v4) => delete(self.vip4_fd, "vip4", &v4.octets()),
+            IpAddr::V6(v6) => delete(self.vip6_fd, "vip6", &v6.octets()),
+        }
+    }
+
+    /// Redirects every frame (true) or only the engine's own (false).
+    pub fn set_whole_nic(&mut self, whole_nic: bool) -> Result<(), SteeringError> {
+        update(self.config_fd, "config", &0u32, &u32::from(whole_nic))
+    }
+
+    /// The id of the program the kernel runs on the interface in our mode
+    /// right now (0: none), to compare with [`Steering::prog_id`].
+    pub fn attached_prog_id(&self) -> Result<u32, SteeringError> {
+        let mut id: u32 = 0;
+        // SAFETY: `id` is a valid, writable u32 for the call.
+        let ret = unsafe { libbpf_sys::bpf_xdp_query_id(self.ifindex as c_int, self.mode.flags() as c_int, &mut id) };
+        if ret < 0 {
+            return Err(SteeringError::Attach(format!("cannot query `{}`: {}", self.iface, errno_error(ret))));
+        }
+        Ok(id)
+    }
+
+    /// The kernel's id of our loaded program.
+    pub fn prog_id(&self) -> Result<u32, SteeringError> {
+        // SAFETY: `bpf_prog_info` is plain old data; all zeroes is a valid value.
+        let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+        // SAFETY: `info` is writable for `len` bytes and `prog_fd` is our program's fd.
+        let ret = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(self.prog_fd, &mut info, &mut len) };
+        if ret < 0 {
+            return Err(SteeringError::Load(format!("cannot query the steering program: {}", errno_error(ret))));
+        }
+        Ok(info.id)
+    }
+}
+
+fn xdp_attach(ifindex: u32, prog_fd: c_int, mode: XdpAttachMode) -> c_int {
+    // SAFETY: a netlink request with a valid program fd; null opts are allowed.
+    unsafe { libbpf_sys::bpf_xdp_attach(ifindex as c_int, prog_fd, mode.flags(), std::ptr::null()) }
+}
+
+fn mac_key(mac: MacAddr) -> [u8; 8] {
+    let mut key = [0u8; 8];
+    key[..6].copy_from_slice(&mac.octets());
+    key
+}
+
+fn update<K: Copy, V: Copy>(fd: c_int, map: &str, key: &K, value: &V) -> Result<(), SteeringError> {
+    // SAFETY: `key` and `value` point to initialised values of exactly the
+    // map's key and value sizes (the callers pass the types `bpf/steer.c`
+    // declares), readable for the call; the kernel copies them.
+    let ret = unsafe {
+        libbpf_sys::bpf_map_update_elem(
+            fd,
+            std::ptr::from_ref(key).cast::<c_void>(),
+            std::ptr::from_ref(value).cast::<c_void>(),
+            u64::from(libbpf_sys::BPF_ANY),
+        )
+    };
+    if ret < 0 {
+        return Err(match -ret {
+            libc::EPERM | libc::EACCES => SteeringError::NotPermitted,
+            _ => SteeringError::Map(format!("update of `{map}` failed: {}", errno_error(ret))),
+        });
+    }
+    Ok(())
+}
+
+fn delete<K: Copy>(fd: c_int, map: &str, key: &K) -> Result<(), SteeringError> {
+    // SAFETY: `key` points to an initialised value of the map's key size,
+    // readable for the call.
+    let ret = unsafe { libbpf_sys::bpf_map_delete_elem(fd, std::ptr::from_ref(key).cast::<c_void>()) };
+    if ret < 0 && ret != -libc::ENOENT {
+        return Err(SteeringError::Map(format!("delete from `{map}` failed: {}", errno_error(ret))));
+    }
+    Ok(())
+}
+
+impl Drop for Steering {
+    fn drop(&mut self) {
+        if self.prog_fd >= 0 {
+            // Detach only if the interface still runs our program: with
+            // `old_prog_fd` set libbpf adds XDP_FLAGS_REPLACE, and the kernel
+            // refuses (EEXIST) when another program has replaced ours.
+            let opts = libbpf_sys::bpf_xdp_attach_opts {
+                sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
+                old_prog_fd: self.prog_fd,
+                ..Default::default()
+            };
+            // SAFETY: a netlink request; `opts` is a valid options struct whose
+            // `sz` is its own size and `old_prog_fd` our open program fd.
+            let _ = unsafe { libbpf_sys::bpf_xdp_detach(self.ifindex as c_int, self.mode.flags(), &opts) };
+        }
+        // SAFETY: `obj` was returned by `bpf_object__open_mem`, is owned only by
+        // `self` and is closed exactly once, here; this also closes the
+        // program and map fds.
+        unsafe { libbpf_sys::bpf_object__close(self.obj) };
+    }
+}

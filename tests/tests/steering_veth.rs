@@ -1,0 +1,479 @@
+//! The XDP steering program on a veth pair between two network namespaces
+//! made by the test itself (unique names with the process id, removed on
+//! drop even when a test panics). Needs root: the tests fail, never skip,
+//! without it.
+//!
+//! The test thread enters the first namespace (setns affects only the
+//! calling thread), attaches [`Steering`] and opens an [`AfXdpPort`] there;
+//! frames are sent from the second namespace with a raw AF_PACKET socket
+//! (`python3` under `ip netns exec`). Addresses: 198.51.100.0/24 and
+//! 2001:db8::/32, only inside these namespaces.
+
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+use vipdrift_engine::{
+    AfXdpConfig, AfXdpPort, BindMode, BoundMode, Desc, MacAddr, Port, Steering, SteeringConfig, XdpAttachMode,
+};
+use vipdrift_tests::{unique_tag, InNetns, NetNs, Veth};
+
+const VMAC: MacAddr = MacAddr([0x00, 0x00, 0x5e, 0x00, 0x01, 0x33]);
+const OTHER_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x0a, 0x99]);
+const MAC_A: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x0a, 0x01]);
+const MAC_B: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x0b, 0x01]);
+const VIP4: [u8; 4] = [198, 51, 100, 100];
+const NOT_VIP4: [u8; 4] = [198, 51, 100, 7];
+const PEER4: [u8; 4] = [198, 51, 100, 2];
+/// 2001:db8::100 and 2001:db8::7.
+const VIP6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00];
+const NOT_VIP6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x07];
+/// How long a frame that should reach the socket may take.
+const ARRIVAL: Duration = Duration::from_secs(1);
+
+const SENDER: &str = "import socket,sys\n\
+s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+s.bind((sys.argv[1],0))\n\
+for h in sys.argv[2:]:\n    s.send(bytes.fromhex(h))\n";
+
+/// Two namespaces joined by a veth pair (one queue each way): `a` is where
+/// the engine runs, `b` sends.
+struct Lab {
+    // Deleted in this order on drop; deleting a namespace removes its veth end.
+    ns_a: NetNs,
+    ns_b: NetNs,
+    a: String,
+    b: String,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let tag = unique_tag();
+        let ns_a = NetNs::new("steer-a", &tag);
+        let ns_b = NetNs::new("steer-b", &tag);
+        let veth = Veth::new(&ns_a, "vsa", &MAC_A.to_string(), &ns_b, "vsb", &MAC_B.to_string());
+        Lab { ns_a, ns_b, a: veth.a, b: veth.b }
+    }
+
+    /// Sends `frames`, in order, from `b`.
+    fn send(&self, frames: &[&[u8]]) {
+        let hex: Vec<String> = frames.iter().map(|f| f.iter().map(|b| format!("{b:02x}")).collect()).collect();
+        let mut args = vec!["python3", "-c", SENDER, &self.b];
+        args.extend(hex.iter().map(String::as_str));
+        self.ns_b.exec_ok(&args);
+    }
+
+    /// The kernel's RX packet counter of `a`.
+    fn rx_packets(&self) -> u64 {
+        let path = format!("/sys/class/net/{}/statistics/rx_packets", self.a);
+        let out = self.ns_a.exec_ok(&["cat", &path]);
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("rx_packets is a number")
+    }
+
+    /// `ip -d link show a`.
+    fn link_details(&self) -> String {
+        let out = self.ns_a.exec_ok(&["ip", "-d", "link", "show", &self.a]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Enters `a`'s namespace on this thread until the guard drops.
+    fn enter_a(&self) -> InNetns {
+        self.ns_a.enter()
+    }
+}
+
+fn eth(dst: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(60);
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&MAC_B.octets());
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f.resize(f.len().max(60), 0);
+    f
+}
+
+fn ipv4(proto: u8, dst: [u8; 4], marker: u8) -> Vec<u8> {
+    let mut h = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, proto, 0, 0];
+    h.extend_from_slice(&PEER4);
+    h.extend_from_slice(&dst);
+    h.extend_from_slice(&[marker; 8]);
+    h
+}
+
+/// A UDP-ish IPv4 frame to `dst` (`marker` tells frames apart).
+fn ip_frame(dst: MacAddr, marker: u8) -> Vec<u8> {
+    eth(dst, 0x0800, &ipv4(17, [198, 51, 100, 1], marker))
+}
+
+fn arp_body(target: [u8; 4]) -> Vec<u8> {
+    let mut a = vec![0, 1, 0x08, 0x00, 6, 4, 0, 1];
+    a.extend_from_slice(&MAC_B.octets());
+    a.extend_from_slice(&PEER4);
+    a.extend_from_slice(&[0; 6]);
+    a.extend_from_slice(&target);
+    a
+}
+
+fn arp_request(target: [u8; 4]) -> Vec<u8> {
+    eth(MacAddr::BROADCAST, 0x0806, &arp_body(target))
+}
+
+fn vlan_arp_request(target: [u8; 4]) -> Vec<u8> {
+    let mut p = vec![0x00, 0x64, 0x08, 0x06]; // VLAN 100, then ARP
+    p.extend_from_slice(&arp_body(target));
+    eth(MacAddr::BROADCAST, 0x8100, &p)
+}
+
+fn ipv6(next: u8, dst: [u8; 16], payload: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x60, 0, 0, 0];
+    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    h.extend_from_slice(&[next, 255]);
+    let mut src = VIP6;
+    src[15] = 2;
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    h.extend_from_slice(payload);
+    h
+}
+
+/// A Neighbor Solicitation for `target`, to its solicited-node address.
+fn neighbor_solicitation(target: [u8; 16]) -> Vec<u8> {
+    let mut dst = [0u8; 16];
+    dst[..2].copy_from_slice(&[0xff, 0x02]);
+    dst[11] = 1;
+    dst[12] = 0xff;
+    dst[13..].copy_from_slice(&target[13..]);
+    let mut icmp = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&target);
+    let mac = MacAddr([0x33, 0x33, 0xff, target[13], target[14], target[15]]);
+    eth(mac, 0x86dd, &ipv6(58, dst, &icmp))
+}
+
+fn vrrp4() -> Vec<u8> {
+    eth(MacAddr([0x01, 0x00, 0x5e, 0, 0, 0x12]), 0x0800, &ipv4(112, [224, 0, 0, 18], 0x44))
+}
+
+fn vrrp6() -> Vec<u8> {
+    let mut dst = [0u8; 16];
+    dst[..2].copy_from_slice(&[0xff, 0x02]);
+    dst[15] = 0x12;
+    eth(MacAddr([0x33, 0x33, 0, 0, 0, 0x12]), 0x86dd, &ipv6(112, dst, &[0x31, 1, 100, 0, 0, 100, 0, 0]))
+}
+
+/// An AF_PACKET socket on `a` that sees what the kernel's stack receives:
+/// frames an XDP program redirects never reach it (native XDP runs in the
+/// driver, generic XDP before the packet taps), unlike veth's `rx_packets`,
+/// which counts redirected frames too.
+struct Sniffer {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Sniffer {
+    /// Opens the sniffer on `iface` of the calling thread's namespace.
+    fn open(iface: &str) -> Sniffer {
+        let name = std::ffi::CString::new(iface).expect("interface name");
+        // SAFETY: `name` is a valid NUL-terminated string for the call.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        assert_ne!(ifindex, 0, "no interface {iface} here");
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket creation; the fd is checked and owned below.
+        let raw = unsafe {
+            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, i32::from(proto))
+        };
+        assert!(raw >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+        // SAFETY: `raw` is a fresh fd that nothing else owns.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        // SAFETY: `sockaddr_ll` is plain old data; all zeroes is a valid value.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = proto;
+        addr.sll_ifindex = ifindex as i32;
+        // SAFETY: `addr` is a valid `sockaddr_ll` of the length given.
+        let ret = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                std::ptr::from_ref(&addr).cast::<libc::sockaddr>(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(ret, 0, "bind AF_PACKET to {iface}: {}", std::io::Error::last_os_error());
+        Sniffer { fd }
+    }
+
+    /// Incoming frames queued now (outgoing ones skipped).
+    fn drain(&self) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        let mut buf = [0u8; 2048];
+        for _ in 0..10_000 {
+            // SAFETY: `sockaddr_ll` is plain old data; all zeroes is a valid value.
+            let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut from_len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            // SAFETY: `buf` is writable for its length, `from` for `from_len` bytes.
+            let n = unsafe {
+                libc::recvfrom(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                    std::ptr::from_mut(&mut from).cast::<libc::sockaddr>(),
+                    &mut from_len,
+                )
+            };
+            if n < 0 {
+                break;
+            }
+            if from.sll_pkttype != libc::PACKET_OUTGOING {
+                frames.push(buf[..n as usize].to_vec());
+            }
+        }
+        frames
+    }
+}
+
+/// Whether `seen` (by the sniffer) is `sent`, allowing for the kernel
+/// having moved an 802.1Q tag out of the frame into metadata.
+fn same_frame(seen: &[u8], sent: &[u8]) -> bool {
+    if seen == sent {
+        return true;
+    }
+    sent.len() > 16 && sent[12..14] == [0x81, 0x00] && seen[..12] == sent[..12] && seen[12..] == sent[16..]
+}
+
+/// Everything the socket receives within `wait` (returned as soon as
+/// `expect` frames are in), frames released back to the port.
+fn receive(port: &mut AfXdpPort, expect: usize, wait: Duration) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut descs = [Desc::default(); 64];
+    let deadline = Instant::now() + wait;
+    // Bounded in time by the deadline and in count by the iteration cap.
+    for _ in 0..1_000_000 {
+        port.service();
+        let n = port.rx_burst(&mut descs);
+        for desc in &descs[..n] {
+            // SAFETY: `desc` just came from this port's rx_burst and is handed
+            // back below, after the copy; nothing else uses the frame meanwhile.
+            let frame = unsafe { port.frame_mut(desc) };
+            got.push(frame[..(desc.len as usize).min(frame.len())].to_vec());
+        }
+        port.release(&descs[..n]);
+        if got.len() >= expect || Instant::now() >= deadline {
+            break;
+        }
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    got
+}
+
+/// Sends `to_kernel` then `to_socket` (in that order, so once the last
+/// socket frame is in, the kernel frames were already steered) and checks
+/// that exactly `to_socket` reached the socket and that the kernel's RX
+/// counter of `a` grew by at least `to_kernel.len()`.
+fn check(lab: &Lab, port: &mut AfXdpPort, sniffer: &Sniffer, what: &str, to_socket: &[Vec<u8>], to_kernel: &[Vec<u8>]) {
+    let _ = sniffer.drain();
+    let before = lab.rx_packets();
+    let frames: Vec<&[u8]> = to_kernel.iter().chain(to_socket).map(Vec::as_slice).collect();
+    lab.send(&frames);
+    let mut got = receive(port, to_socket.len(), ARRIVAL);
+    // Anything straggling in after the last expected frame is wrong too.
+    got.extend(receive(port, usize::MAX, Duration::from_millis(50)));
+    assert_eq!(
+        got.len(),
+        to_socket.len(),
+        "{what}: {} frames reached the socket, expected {}",
+        got.len(),
+        to_socket.len()
+    );
+    for (i, (got, want)) in got.iter().zip(to_socket).enumerate() {
+        assert_eq!(got, want, "{what}: frame {i} at the socket is not the one sent");
+    }
+    let deadline = Instant::now() + ARRIVAL;
+    let mut delta = 0;
+    for _ in 0..1000 {
+        delta = lab.rx_packets() - before;
+        if delta >= to_kernel.len() as u64 || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + ARRIVAL;
+    for _ in 0..1000 {
+        seen.extend(sniffer.drain());
+        if seen.len() >= to_kernel.len() || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    seen.extend(sniffer.drain());
+    assert_eq!(
+        seen.len(),
+        to_kernel.len(),
+        "{what}: the kernel's stack saw {} frames, expected {}",
+        seen.len(),
+        to_kernel.len()
+    );
+    for (i, (seen, sent)) in seen.iter().zip(to_kernel).enumerate() {
+        assert!(same_frame(seen, sent), "{what}: frame {i} the kernel saw is not the one sent");
+    }
+    eprintln!("{what}: {} to the socket, {} to the kernel, rx_packets +{delta}", to_socket.len(), to_kernel.len());
+    assert!(
+        delta >= to_kernel.len() as u64,
+        "{what}: rx_packets grew by {delta}, expected at least {}",
+        to_kernel.len()
+    );
+}
+
+fn open_port(iface: &str, bind: BindMode) -> AfXdpPort {
+    let mut config = AfXdpConfig::new(iface, 0);
+    config.frame_count = 512;
+    config.fill_ring = 128;
+    config.comp_ring = 128;
+    config.rx_ring = 128;
+    config.tx_ring = 128;
+    config.bind = bind;
+    config.load_default_program = false;
+    AfXdpPort::open(&config).unwrap_or_else(|e| panic!("open AF_XDP on {iface} ({bind:?}): {e}"))
+}
+
+fn assert_no_xdp(lab: &Lab) {
+    let details = lab.link_details();
+    assert!(!details.contains("xdp"), "an XDP program is still attached to {}:\n{details}", lab.a);
+}
+
+#[test]
+fn native_mode_steers_only_the_engines_frames() {
+    let lab = Lab::new();
+    let _inside = lab.enter_a();
+    let sniffer = Sniffer::open(&lab.a);
+    let config = SteeringConfig { iface: lab.a.clone(), mode: XdpAttachMode::Native, whole_nic: false };
+    let mut steering = Steering::attach(&config).expect("attach the steering program in native mode");
+    assert!(lab.link_details().contains("xdp"), "no XDP program on {}:\n{}", lab.a, lab.link_details());
+    let mut port = open_port(&lab.a, BindMode::Copy);
+    assert_eq!(port.bound_mode(), BoundMode::Copy);
+    steering.add_socket(0, port.raw_fd()).expect("socket into xsks");
+    steering.add_vmac(VMAC).expect("add vMAC");
+    steering.add_vip(IpAddr::from(VIP4)).expect("add IPv4 VIP");
+    steering.add_vip(IpAddr::from(VIP6)).expect("add IPv6 VIP");
+    // Our program, not some other.
+    assert_eq!(steering.attached_prog_id().unwrap(), steering.prog_id().unwrap());
+
+    check(
+        &lab,
+        &mut port,
+        &sniffer,
+        "vMAC vs other MAC",
+        &[ip_frame(VMAC, 1)],
+        &[ip_frame(OTHER_MAC, 2), ip_frame(MAC_A, 3)],
+    );
+    check(&lab, &mut port, &sniffer, "ARP for the VIP vs another IP", &[arp_request(VIP4)], &[arp_request(NOT_VIP4)]);
+    check(&lab, &mut port, &sniffer, "802.1Q-tagged ARP", &[vlan_arp_request(VIP4)], &[vlan_arp_request(NOT_VIP4)]);
+    check(
+        &lab,
+        &mut port,
+        &sniffer,
+        "NS for the IPv6 VIP vs another",
+        &[neighbor_solicitation(VIP6)],
+        &[neighbor_solicitation(NOT_VIP6)],
+    );
+    check(&lab, &mut port, &sniffer, "VRRP over IPv4 and IPv6", &[vrrp4(), vrrp6()], &[]);
+    // Truncated frames pass to the kernel (and the verifier accepted the bounds checks).
+    let runt_arp = {
+        let mut f = arp_request(VIP4);
+        f.truncate(14 + 20);
+        f
+    };
+    check(&lab, &mut port, &sniffer, "truncated ARP", &[], &[runt_arp]);
+
+    steering.set_whole_nic(true).expect("whole_nic on");
+    check(
+        &lab,
+        &mut port,
+        &sniffer,
+        "whole_nic",
+        &[ip_frame(OTHER_MAC, 4), arp_request(NOT_VIP4), ip_frame(MAC_A, 5), ip_frame(VMAC, 6)],
+        &[],
+    );
+    steering.set_whole_nic(false).expect("whole_nic off");
+
+    steering.remove_vmac(VMAC).expect("remove vMAC");
+    steering.remove_vip(IpAddr::from(VIP4)).expect("remove VIP");
+    check(&lab, &mut port, &sniffer, "after removal", &[vrrp4()], &[ip_frame(VMAC, 7), arp_request(VIP4)]);
+    // Removing what is absent is fine.
+    steering.remove_vmac(VMAC).expect("remove an absent vMAC");
+
+    drop(steering);
+    assert_no_xdp(&lab);
+    // With no program, nothing reaches the socket.
+    check(&lab, &mut port, &sniffer, "after detach", &[], &[ip_frame(VMAC, 8), vrrp4()]);
+}
+
+#[test]
+fn skb_mode_binds_and_steers() {
+    let lab = Lab::new();
+    let _inside = lab.enter_a();
+    let sniffer = Sniffer::open(&lab.a);
+    let config = SteeringConfig { iface: lab.a.clone(), mode: XdpAttachMode::Skb, whole_nic: false };
+    let mut steering = Steering::attach(&config).expect("attach the steering program in skb mode");
+    assert!(lab.link_details().contains("xdpgeneric"), "no generic XDP program:\n{}", lab.link_details());
+    let mut port = open_port(&lab.a, BindMode::Skb);
+    assert_eq!(port.bound_mode(), BoundMode::Skb);
+    steering.add_socket(0, port.raw_fd()).expect("socket into xsks");
+    steering.add_vmac(VMAC).expect("add vMAC");
+    steering.add_vip(IpAddr::from(VIP4)).expect("add IPv4 VIP");
+    check(&lab, &mut port, &sniffer, "skb: vMAC vs other MAC", &[ip_frame(VMAC, 1)], &[ip_frame(OTHER_MAC, 2)]);
+    check(&lab, &mut port, &sniffer, "skb: ARP", &[arp_request(VIP4)], &[arp_request(NOT_VIP4)]);
+    drop(steering);
+    assert_no_xdp(&lab);
+}
+
+#[test]
+fn a_stale_program_is_replaced() {
+    let lab = Lab::new();
+    let _inside = lab.enter_a();
+    let sniffer = Sniffer::open(&lab.a);
+    let native = SteeringConfig { iface: lab.a.clone(), mode: XdpAttachMode::Native, whole_nic: false };
+    let skb = SteeringConfig { mode: XdpAttachMode::Skb, ..native.clone() };
+
+    // A crashed run in the same mode: its program stays attached.
+    let stale = Steering::attach(&native).expect("first attach");
+    let stale_id = stale.prog_id().unwrap();
+    std::mem::forget(stale);
+    let mut steering = Steering::attach(&native).expect("attach over a stale program");
+    let id = steering.prog_id().unwrap();
+    assert_ne!(id, stale_id);
+    assert_eq!(steering.attached_prog_id().unwrap(), id, "the new program did not replace the stale one");
+
+    let mut port = open_port(&lab.a, BindMode::Copy);
+    steering.add_socket(0, port.raw_fd()).expect("socket into xsks");
+    steering.add_vmac(VMAC).expect("add vMAC");
+    check(&lab, &mut port, &sniffer, "after replacing", &[ip_frame(VMAC, 1)], &[ip_frame(OTHER_MAC, 2)]);
+    drop(steering);
+    assert_no_xdp(&lab);
+
+    // A crashed run in the other mode: the kernel refuses native while a
+    // generic program runs, so attach detaches that one first.
+    let stale = Steering::attach(&skb).expect("attach in skb mode");
+    std::mem::forget(stale);
+    assert!(lab.link_details().contains("xdpgeneric"));
+    let steering = Steering::attach(&native).expect("attach native over a stale generic program");
+    let details = lab.link_details();
+    assert!(!details.contains("xdpgeneric"), "the generic program is still there:\n{details}");
+    assert_eq!(steering.attached_prog_id().unwrap(), steering.prog_id().unwrap());
+    drop(steering);
+    assert_no_xdp(&lab);
+
+    // A drop that finds another program in place leaves it alone.
+    let first = Steering::attach(&native).expect("attach");
+    let second = Steering::attach(&native).expect("attach again");
+    drop(first);
+    assert_eq!(
+        second.attached_prog_id().unwrap(),
+        second.prog_id().unwrap(),
+        "dropping a replaced steering detached its successor"
+    );
+    drop(second);
+    assert_no_xdp(&lab);
+    drop(port);
+}

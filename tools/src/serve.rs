@@ -1,0 +1,170 @@
+//! `vipdrift serve`: serve VIPs as their static owner (no heartbeats):
+//! ARP, NDP and ping answered by the engine on a virtual MAC (or the
+//! interface's own), everything else left to the kernel.
+
+use crate::gen::pin;
+use crate::port_args::counters_json;
+use crate::report::{self, RateLog};
+use clap::Args;
+use serde_json::{json, Value};
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use vipdrift_control::Responder;
+use vipdrift_engine::{
+    AfXdpConfig, AfXdpPort, BindMode, MacAddr, NicFilter, Port, Steering, SteeringConfig, Worker, WorkerConfig,
+    XdpAttachMode,
+};
+use vipdrift_vmac::{vrrp_mac_v4, AddressMode, Group};
+
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Interface to serve on.
+    #[arg(long)]
+    iface: String,
+    /// A VIP with its prefix length, e.g. 198.51.100.100/24 or 2001:db8::100/64 (repeatable).
+    #[arg(long = "vip", required = true, value_parser = parse_vip)]
+    vips: Vec<IpAddr>,
+    /// Answer with this MAC (default: VRRP's 00:00:5e:00:01:{VRID}).
+    #[arg(long, conflicts_with = "own_mac")]
+    mac: Option<MacAddr>,
+    /// Answer with the interface's own MAC: the VIPs move, the MAC does not.
+    #[arg(long)]
+    own_mac: bool,
+    /// VRID of the default virtual MAC.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    vrid: u8,
+    /// NIC queue.
+    #[arg(long, default_value_t = 0)]
+    queue: u32,
+    /// Core to pin the worker to.
+    #[arg(long)]
+    core: Option<usize>,
+    /// Redirect every frame to vipdrift (dedicated NICs); the kernel then sees none.
+    #[arg(long)]
+    whole_nic: bool,
+    /// AF_XDP bind mode: auto, zero-copy, copy, skb (skb also attaches the program in generic mode).
+    #[arg(long, default_value = "auto")]
+    bind: BindMode,
+    /// Seconds to serve (default: until SIGINT or SIGTERM).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Print the final summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_vip(s: &str) -> Result<IpAddr, String> {
+    let (addr, prefix) =
+        s.split_once('/').ok_or_else(|| format!("`{s}` needs a prefix length, like 198.51.100.100/24"))?;
+    let ip: IpAddr = addr.parse().map_err(|_| format!("`{addr}` is not an IPv4 or IPv6 address"))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    match prefix.parse::<u8>() {
+        Ok(p) if p <= max => Ok(ip),
+        _ => Err(format!("`{prefix}` is not a prefix length for {ip} (0 to {max})")),
+    }
+}
+
+fn interface_mac(iface: &str) -> Result<MacAddr, String> {
+    let path = format!("/sys/class/net/{iface}/address");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|_| format!("interface `{iface}` does not exist in this network namespace (see `ip link`)"))?;
+    text.trim().parse().map_err(|e| format!("{path}: {e}"))
+}
+
+pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
+    let own = interface_mac(&args.iface)?;
+    let mode = if args.own_mac {
+        AddressMode::OwnMac(own.0)
+    } else {
+        AddressMode::Vmac(args.mac.map(|m| m.0).unwrap_or_else(|| vrrp_mac_v4(args.vrid)))
+    };
+    let answer_mac = MacAddr(mode.mac());
+    let stop = report::stop_on_signals()?;
+
+    let attach_mode = if args.bind == BindMode::Skb { XdpAttachMode::Skb } else { XdpAttachMode::Native };
+    let steering_config = SteeringConfig { iface: args.iface.clone(), mode: attach_mode, whole_nic: args.whole_nic };
+    let mut steering = Steering::attach(&steering_config).map_err(|e| e.to_string())?;
+    let mut port_config = AfXdpConfig::new(&args.iface, args.queue);
+    port_config.load_default_program = false;
+    port_config.bind = match (args.bind, attach_mode) {
+        (BindMode::Auto, XdpAttachMode::Native) => BindMode::Auto,
+        (bind, _) => bind,
+    };
+    let port = AfXdpPort::open(&port_config).map_err(|e| e.to_string())?;
+    let bound = port.bound_mode();
+    steering.add_socket(args.queue, port.raw_fd()).map_err(|e| e.to_string())?;
+    if !args.own_mac {
+        steering.add_vmac(answer_mac).map_err(|e| e.to_string())?;
+    }
+    for vip in &args.vips {
+        steering.add_vip(*vip).map_err(|e| e.to_string())?;
+    }
+    // The NIC must accept frames for the virtual MAC; the kernel takes the
+    // membership back when this socket closes, however we exit.
+    let filter = NicFilter::open(&args.iface).map_err(|e| e.to_string())?;
+    if !args.own_mac {
+        filter.add_unicast(answer_mac).map_err(|e| e.to_string())?;
+    }
+
+    let vip_list: Vec<String> = args.vips.iter().map(|v| v.to_string()).collect();
+    eprintln!(
+        "serve: {} queue {} bound in {} mode, program in {} mode{}; answering {} with {}",
+        args.iface,
+        args.queue,
+        bound.name(),
+        if attach_mode == XdpAttachMode::Native { "native" } else { "skb" },
+        if args.whole_nic { ", whole NIC" } else { "" },
+        vip_list.join(" "),
+        answer_mac
+    );
+    let group = Group { id: u32::from(args.vrid), mode, vips: args.vips.clone(), owned: true };
+    let (worker, handle) = Worker::new(vec![port], Responder::with_groups([group]), WorkerConfig::default(), None);
+    let core = args.core;
+    let thread = std::thread::Builder::new()
+        .name("vipdrift-serve".into())
+        .spawn(move || {
+            pin(core);
+            let mut worker = worker;
+            worker.run();
+            let leaked = worker.ports_mut()[0].frames_held();
+            (worker.handler().counters(), leaked)
+        })
+        .map_err(|e| format!("cannot start the worker thread: {e}"))?;
+    let started = Instant::now();
+    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
+    let mut log = RateLog::new(format!("serve {} q{}", args.iface, args.queue), handle.stats.clone(), args.json);
+    loop {
+        let tick = Instant::now();
+        if !RateLog::wait_second(tick, &stop, &|| deadline.is_some_and(|d| Instant::now() >= d)) {
+            break;
+        }
+        log.sample();
+    }
+    handle.stop.store(true, Ordering::Relaxed);
+    let (answered, leaked) = thread.join().map_err(|_| "the worker thread panicked".to_string())?;
+    drop(steering);
+    drop(filter);
+    let total = handle.stats[0].read();
+    let mut summary = json!({
+        "tool": "serve",
+        "iface": args.iface,
+        "queue": args.queue,
+        "bind_mode": bound.name(),
+        "mac": answer_mac.to_string(),
+        "vips": vip_list,
+        "seconds": started.elapsed().as_secs_f64(),
+        "arp_replies": answered.arp_replies,
+        "na_replies": answered.na_replies,
+        "echo_replies": answered.echo_replies,
+        "not_owned": answered.not_owned,
+        "bad_arp": answered.bad_arp,
+        "bad_ndp": answered.bad_ndp,
+        "bad_echo": answered.bad_echo,
+    });
+    if let Value::Object(map) = &mut summary {
+        map.extend(counters_json(&total, total.rx_packets, leaked));
+    }
+    report::print_summary(&summary, args.json);
+    Ok(())
+}

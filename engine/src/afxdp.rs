@@ -167,8 +167,7 @@ impl AfXdpPort {
     /// got is [`Port::bound_mode`].
     pub fn open(config: &AfXdpConfig) -> Result<AfXdpPort, AfXdpError> {
         let name = CString::new(config.iface.clone()).map_err(|_| AfXdpError::NoSuchInterface(config.iface.clone()))?;
-        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
-        if unsafe { libc::if_nametoindex(name.as_ptr()) } == 0 {
+        if crate::nic::ifindex(&config.iface).is_none() {
             return Err(AfXdpError::NoSuchInterface(config.iface.clone()));
         }
         if config.frame_size != 2048 && config.frame_size != 4096 {

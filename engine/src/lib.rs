@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 mod afxdp;
+mod bpf_object;
 mod demux;
 mod generator;
 mod mac;

@@ -21,12 +21,9 @@ pub struct NicFilter {
 impl NicFilter {
     /// Opens the socket for `iface` (it receives nothing: protocol 0).
     pub fn open(iface: &str) -> io::Result<NicFilter> {
-        let name = CString::new(iface).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
+        let Some(ifindex) = ifindex(iface) else {
             return Err(io::Error::new(io::ErrorKind::NotFound, format!("interface `{iface}` does not exist")));
-        }
+        };
         // SAFETY: plain socket(2) call; the result is checked before use.
         let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
         if raw < 0 {
@@ -91,3 +88,11 @@ fn describe(kind: i32) -> &'static str {
 pub const VRRP_V4_GROUP_MAC: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
 /// 33:33:00:00:00:12, the MAC of VRRP's IPv6 group ff02::12.
 pub const VRRP_V6_GROUP_MAC: MacAddr = MacAddr([0x33, 0x33, 0x00, 0x00, 0x00, 0x12]);
+
+/// The index of interface `name` in the calling thread's network namespace.
+pub(crate) fn ifindex(name: &str) -> Option<u32> {
+    let name = CString::new(name).ok()?;
+    // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
+}

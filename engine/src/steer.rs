@@ -16,15 +16,13 @@
 //! thread's network namespace; a [`Steering`] must be dropped in that same
 //! namespace for its detach to find the interface.
 
+use crate::bpf_object::{Embedded, LoadError, LoadedObject};
+use crate::nic::ifindex;
 use crate::MacAddr;
-use std::ffi::{c_int, c_void, CStr, CString};
+use std::ffi::{c_int, c_void, CStr};
 use std::net::IpAddr;
 
-/// The compiled `bpf/steer.c`, 8-byte aligned for libelf.
-#[repr(C, align(8))]
-struct Aligned<T: ?Sized>(T);
-
-static STEER_OBJ: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/steer.o")));
+static STEER_OBJ: &Embedded<[u8]> = &Embedded(*include_bytes!(concat!(env!("OUT_DIR"), "/steer.o")));
 
 /// The program's function name in `bpf/steer.c`.
 const PROG_NAME: &CStr = c"vipdrift_steer";
@@ -105,7 +103,7 @@ pub enum SteeringError {
 /// BPF object; dropping it detaches the program (only if the interface still
 /// runs this very program) and closes the object.
 pub struct Steering {
-    obj: *mut libbpf_sys::bpf_object,
+    // Declared last: it closes the object after `drop` has detached.
     prog_fd: c_int,
     ifindex: u32,
     iface: String,
@@ -115,12 +113,8 @@ pub struct Steering {
     vip4_fd: c_int,
     vip6_fd: c_int,
     config_fd: c_int,
+    obj: LoadedObject,
 }
-
-// SAFETY: the steering owns its `bpf_object` exclusively (nothing else holds
-// the pointer), and libbpf keeps no per-thread state for an object, so it may
-// be used and closed from another thread than the one that loaded it.
-unsafe impl Send for Steering {}
 
 impl std::fmt::Debug for Steering {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,32 +137,14 @@ impl Steering {
     /// XDP program already there (a stale one from a crashed run, in either
     /// mode) instead of failing.
     pub fn attach(config: &SteeringConfig) -> Result<Steering, SteeringError> {
-        let name =
-            CString::new(config.iface.clone()).map_err(|_| SteeringError::NoSuchInterface(config.iface.clone()))?;
-        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(SteeringError::NoSuchInterface(config.iface.clone()));
-        }
-
-        let opts = libbpf_sys::bpf_object_open_opts {
-            sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as libbpf_sys::size_t,
-            object_name: OBJ_NAME.as_ptr(),
-            ..Default::default()
-        };
-        let bytes: &[u8] = &STEER_OBJ.0;
-        // SAFETY: `bytes` is a static ELF image that outlives the call (libbpf
-        // copies what it keeps), and `opts` is a valid, fully initialised
-        // options struct whose `sz` is its own size; `OBJ_NAME` is static.
-        let obj = unsafe {
-            libbpf_sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as libbpf_sys::size_t, &opts)
-        };
-        if obj.is_null() {
-            let err = std::io::Error::last_os_error();
-            return Err(SteeringError::Load(format!("libbpf could not open the embedded steer object: {err}")));
-        }
-        // From here on `steering` owns `obj` and closes it on every return path;
-        // with `prog_fd` at -1 its drop detaches nothing.
+        let ifindex = ifindex(&config.iface).ok_or_else(|| SteeringError::NoSuchInterface(config.iface.clone()))?;
+        let obj = LoadedObject::load(&STEER_OBJ.0, OBJ_NAME, "the steering program").map_err(|e| match e {
+            LoadError::NotPermitted => SteeringError::NotPermitted,
+            LoadError::Failed(why) => SteeringError::Load(why),
+        })?;
+        let prog_fd = obj.program_fd(PROG_NAME).map_err(SteeringError::Load)?;
+        // Until the attach below succeeds, `prog_fd` stays -1 so that a drop
+        // on an error path detaches nothing.
         let mut steering = Steering {
             obj,
             prog_fd: -1,
@@ -181,28 +157,6 @@ impl Steering {
             vip6_fd: -1,
             config_fd: -1,
         };
-
-        // SAFETY: `obj` is the valid object just opened and not yet loaded.
-        let ret = unsafe { libbpf_sys::bpf_object__load(steering.obj) };
-        if ret < 0 {
-            return Err(match -ret {
-                libc::EPERM | libc::EACCES => SteeringError::NotPermitted,
-                _ => SteeringError::Load(format!(
-                    "the kernel refused the steering program: {} (libbpf printed the verifier log, if any)",
-                    errno_error(ret)
-                )),
-            });
-        }
-        // SAFETY: `obj` is a valid, loaded object and `PROG_NAME` a static C string.
-        let prog = unsafe { libbpf_sys::bpf_object__find_program_by_name(steering.obj, PROG_NAME.as_ptr()) };
-        if prog.is_null() {
-            return Err(SteeringError::Load(format!("the steer object has no program named {PROG_NAME:?}")));
-        }
-        // SAFETY: `prog` belongs to the loaded object, which is still open.
-        let prog_fd = unsafe { libbpf_sys::bpf_program__fd(prog) };
-        if prog_fd < 0 {
-            return Err(SteeringError::Load(format!("the steering program has no fd: {}", errno_error(prog_fd))));
-        }
         steering.xsks_fd = steering.map_fd(c"xsks")?;
         steering.vmacs_fd = steering.map_fd(c"vmacs")?;
         steering.vip4_fd = steering.map_fd(c"vip4")?;
@@ -243,17 +197,7 @@ impl Steering {
 
     /// The fd of the map `name` of the loaded object.
     fn map_fd(&self, name: &CStr) -> Result<c_int, SteeringError> {
-        // SAFETY: `obj` is a valid, loaded object and `name` a valid C string.
-        let map = unsafe { libbpf_sys::bpf_object__find_map_by_name(self.obj, name.as_ptr()) };
-        if map.is_null() {
-            return Err(SteeringError::Load(format!("the steer object has no map named {name:?}")));
-        }
-        // SAFETY: `map` belongs to the loaded object, which is still open.
-        let fd = unsafe { libbpf_sys::bpf_map__fd(map) };
-        if fd < 0 {
-            return Err(SteeringError::Load(format!("the map {name:?} has no fd: {}", errno_error(fd))));
-        }
-        Ok(fd)
+        self.obj.map_fd(name).map_err(SteeringError::Load)
     }
 
     /// The interface the program is attached to.
@@ -410,9 +354,5 @@ impl Drop for Steering {
             // `sz` is its own size and `old_prog_fd` our open program fd.
             let _ = unsafe { libbpf_sys::bpf_xdp_detach(self.ifindex as c_int, self.mode.flags(), &opts) };
         }
-        // SAFETY: `obj` was returned by `bpf_object__open_mem`, is owned only by
-        // `self` and is closed exactly once, here; this also closes the
-        // program and map fds.
-        unsafe { libbpf_sys::bpf_object__close(self.obj) };
     }
 }

@@ -11,15 +11,14 @@
 //! error: on veth the peer only takes XDP-transmitted frames when it has an
 //! XDP program attached or GRO enabled, and `lo` takes none.
 
-use std::ffi::{c_int, c_void, CStr, CString};
+use crate::bpf_object::{Embedded, LoadError, LoadedObject};
+use crate::nic::ifindex;
+use std::ffi::{c_int, c_void, CStr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The compiled `bpf/xdp_live.c`, 8-byte aligned for libelf.
-#[repr(C, align(8))]
-struct Aligned<T: ?Sized>(T);
-
-static XDP_LIVE_OBJ: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/xdp_live.o")));
+/// The compiled `bpf/xdp_live.c`.
+static XDP_LIVE_OBJ: &Embedded<[u8]> = &Embedded(*include_bytes!(concat!(env!("OUT_DIR"), "/xdp_live.o")));
 
 /// The program's function name in `bpf/xdp_live.c`.
 const PROG_NAME: &CStr = c"xdp_live_tx";
@@ -120,17 +119,13 @@ pub enum XdpLiveError {
 /// A packet source that runs `bpf/xdp_live.c` with `BPF_PROG_RUN` in
 /// live-frames mode. It owns the loaded BPF object and closes it on drop.
 pub struct XdpLiveGenerator {
-    obj: *mut libbpf_sys::bpf_object,
     prog_fd: c_int,
     ifindex: u32,
     config: XdpLiveConfig,
     batch: u32,
+    /// Holds the program (and so `prog_fd`) open; closed on drop.
+    _obj: LoadedObject,
 }
-
-// SAFETY: the generator owns its `bpf_object` exclusively (nothing else holds
-// the pointer), and libbpf keeps no per-thread state for an object, so it may
-// be used and closed from another thread than the one that loaded it.
-unsafe impl Send for XdpLiveGenerator {}
 
 impl std::fmt::Debug for XdpLiveGenerator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,13 +143,7 @@ impl XdpLiveGenerator {
     /// Checks the configuration, resolves the interface and loads the program.
     /// Nothing is transmitted until [`XdpLiveGenerator::run`].
     pub fn open(config: XdpLiveConfig) -> Result<Self, XdpLiveError> {
-        let name =
-            CString::new(config.iface.clone()).map_err(|_| XdpLiveError::NoSuchInterface(config.iface.clone()))?;
-        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(XdpLiveError::NoSuchInterface(config.iface.clone()));
-        }
+        let ifindex = ifindex(&config.iface).ok_or_else(|| XdpLiveError::NoSuchInterface(config.iface.clone()))?;
         let len = config.frame.len();
         if !(MIN_FRAME..=MAX_FRAME).contains(&len) {
             return Err(XdpLiveError::Load(format!(
@@ -171,50 +160,12 @@ impl XdpLiveGenerator {
             return Err(XdpLiveError::Load("invalid configuration: a rate of 0 frames per second".to_string()));
         }
 
-        let opts = libbpf_sys::bpf_object_open_opts {
-            sz: std::mem::size_of::<libbpf_sys::bpf_object_open_opts>() as libbpf_sys::size_t,
-            object_name: OBJ_NAME.as_ptr(),
-            ..Default::default()
-        };
-        let bytes: &[u8] = &XDP_LIVE_OBJ.0;
-        // SAFETY: `bytes` is a static ELF image that outlives the call (libbpf
-        // copies what it keeps), and `opts` is a valid, fully initialised
-        // options struct whose `sz` is its own size; `OBJ_NAME` is static.
-        let obj = unsafe {
-            libbpf_sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as libbpf_sys::size_t, &opts)
-        };
-        if obj.is_null() {
-            let err = std::io::Error::last_os_error();
-            return Err(XdpLiveError::Load(format!("libbpf could not open the embedded xdp_live object: {err}")));
-        }
-        // From here on `generator` owns `obj` and closes it on every return path.
-        let mut generator = XdpLiveGenerator { obj, prog_fd: -1, ifindex, config, batch };
-
-        // SAFETY: `obj` is the valid object just opened and not yet loaded.
-        let ret = unsafe { libbpf_sys::bpf_object__load(generator.obj) };
-        if ret < 0 {
-            return Err(match -ret {
-                libc::EPERM | libc::EACCES => XdpLiveError::NotPermitted,
-                errno => XdpLiveError::Load(format!(
-                    "the kernel refused to load the xdp_live program: {}",
-                    std::io::Error::from_raw_os_error(errno)
-                )),
-            });
-        }
-        // SAFETY: `obj` is a valid, loaded object and `PROG_NAME` a static C string.
-        let prog = unsafe { libbpf_sys::bpf_object__find_program_by_name(generator.obj, PROG_NAME.as_ptr()) };
-        if prog.is_null() {
-            return Err(XdpLiveError::Load(format!("the xdp_live object has no program named {PROG_NAME:?}")));
-        }
-        // SAFETY: `prog` belongs to the loaded object, which is still open.
-        let prog_fd = unsafe { libbpf_sys::bpf_program__fd(prog) };
-        if prog_fd < 0 {
-            return Err(XdpLiveError::Load(format!(
-                "the xdp_live program has no file descriptor after loading: {}",
-                std::io::Error::from_raw_os_error(-prog_fd)
-            )));
-        }
-        generator.prog_fd = prog_fd;
+        let obj = LoadedObject::load(&XDP_LIVE_OBJ.0, OBJ_NAME, "the xdp_live program").map_err(|e| match e {
+            LoadError::NotPermitted => XdpLiveError::NotPermitted,
+            LoadError::Failed(why) => XdpLiveError::Load(why),
+        })?;
+        let prog_fd = obj.program_fd(PROG_NAME).map_err(XdpLiveError::Load)?;
+        let generator = XdpLiveGenerator { prog_fd, ifindex, config, batch, _obj: obj };
         Ok(generator)
     }
 
@@ -410,14 +361,6 @@ impl XdpLiveGenerator {
             )),
             _ => XdpLiveError::Load(format!("BPF_PROG_RUN on {} failed: {err}", self.config.iface)),
         }
-    }
-}
-
-impl Drop for XdpLiveGenerator {
-    fn drop(&mut self) {
-        // SAFETY: `obj` was returned by `bpf_object__open_mem`, is owned only by
-        // `self` and is closed exactly once, here; this also closes `prog_fd`.
-        unsafe { libbpf_sys::bpf_object__close(self.obj) };
     }
 }
 

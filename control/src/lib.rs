@@ -11,4 +11,4 @@
 
 mod responder;
 
-pub use responder::{Responder, ResponderCommand};
+pub use responder::{Responder, ResponderCommand, ResponderStats};

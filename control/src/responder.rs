@@ -3,8 +3,40 @@
 //! the same queue's TX ring; VRRP goes to the control thread; the rest is
 //! dropped and counted.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use vipdrift_engine::{DropReason, Handler, Packet, Verdict};
 use vipdrift_vmac::{Group, Outcome, ServiceCounters, VmacService};
+
+/// The responder's counters, published for other threads (live output,
+/// stats): written by the worker only, with plain relaxed stores.
+#[derive(Debug, Default)]
+pub struct ResponderStats {
+    slots: [AtomicU64; 7],
+}
+
+impl ResponderStats {
+    fn publish(&self, c: &ServiceCounters) {
+        let values = [c.arp_replies, c.na_replies, c.echo_replies, c.not_owned, c.bad_arp, c.bad_ndp, c.bad_echo];
+        for (slot, value) in self.slots.iter().zip(values) {
+            slot.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// The counters as last published.
+    pub fn read(&self) -> ServiceCounters {
+        let v: [u64; 7] = std::array::from_fn(|i| self.slots[i].load(Ordering::Relaxed));
+        ServiceCounters {
+            arp_replies: v[0],
+            na_replies: v[1],
+            echo_replies: v[2],
+            not_owned: v[3],
+            bad_arp: v[4],
+            bad_ndp: v[5],
+            bad_echo: v[6],
+        }
+    }
+}
 
 /// IP protocol / IPv6 next header of VRRP.
 const PROTO_VRRP: u8 = 112;
@@ -24,6 +56,7 @@ pub enum ResponderCommand {
 #[derive(Debug, Default)]
 pub struct Responder {
     service: VmacService,
+    stats: Arc<ResponderStats>,
 }
 
 impl Responder {
@@ -44,6 +77,11 @@ impl Responder {
     /// What the service has answered and rejected so far.
     pub fn counters(&self) -> ServiceCounters {
         self.service.counters()
+    }
+
+    /// The published counters, for another thread to read while the worker runs.
+    pub fn stats(&self) -> Arc<ResponderStats> {
+        self.stats.clone()
     }
 }
 
@@ -67,9 +105,13 @@ impl Handler for Responder {
         match self.service.handle(packet.buffer_mut(), len) {
             Outcome::Reply(reply_len) => {
                 packet.set_len(reply_len);
+                self.stats.publish(&self.service.counters());
                 Verdict::Transmit
             }
-            Outcome::Rejected(_) => Verdict::Drop(DropReason::Handler),
+            Outcome::Rejected(_) => {
+                self.stats.publish(&self.service.counters());
+                Verdict::Drop(DropReason::Handler)
+            }
             Outcome::NotOurs if is_vrrp(packet.data()) => Verdict::ToControl,
             Outcome::NotOurs => Verdict::Drop(DropReason::NoEndpoint),
         }
@@ -104,8 +146,9 @@ mod tests {
             vips: vec!["198.51.100.100".parse().unwrap()],
             owned: true,
         };
-        let (mut worker, handle) =
-            Worker::new(vec![port], Responder::with_groups([group]), WorkerConfig::default(), None);
+        let responder = Responder::with_groups([group]);
+        let published = responder.stats();
+        let (mut worker, handle) = Worker::new(vec![port], responder, WorkerConfig::default(), None);
         let mut request = [0u8; 60];
         write_garp(&mut request, GarpForm::Request, [2, 0, 0, 0, 0, 10], "198.51.100.100".parse().unwrap(), None)
             .unwrap();
@@ -115,6 +158,7 @@ mod tests {
         let reply = client.recv_bytes().expect("a reply");
         assert_eq!(&reply[6..12], &vrrp_mac_v4(51));
         assert_eq!(u16::from_be_bytes([reply[20], reply[21]]), 2, "an ARP reply");
+        assert_eq!(published.read().arp_replies, 1, "published for other threads");
 
         handle.commands.send(WorkerCommand::Handler(ResponderCommand::SetOwned(51, false))).unwrap();
         assert!(client.send_bytes(&request));

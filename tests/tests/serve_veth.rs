@@ -152,3 +152,27 @@ fn malformed_arp_and_ndp_are_counted_and_the_service_keeps_answering() {
     assert_eq!(s["bad_ndp"], 20, "{s}");
     assert_eq!(s["drops"]["handler"], 40, "{s}");
 }
+
+/// The unicast addresses the kernel holds for `n0` (its filter), as `bridge fdb` lists them.
+fn unicast_filter(lab: &Lab) -> String {
+    String::from_utf8_lossy(&lab.node.exec_ok(&["bridge", "fdb", "show", "dev", "n0"]).stdout).into_owned()
+}
+
+#[test]
+fn the_nic_accepts_the_virtual_mac_only_while_serving_and_a_killed_server_restarts_cleanly() {
+    let lab = lab();
+    assert!(!unicast_filter(&lab).contains("00:00:5e:00:01:33"));
+    let server = serve(&lab, &["--vip", "198.51.100.100/24", "--vrid", "51"]);
+    assert!(unicast_filter(&lab).contains("00:00:5e:00:01:33"), "vMAC in the filter: {}", unicast_filter(&lab));
+    // kill -9: no chance to clean up. The kernel drops the filter entry with
+    // the socket; the XDP program stays behind, stale.
+    server.signal(libc::SIGKILL);
+    let _ = server.wait(Duration::from_secs(5));
+    assert!(!unicast_filter(&lab).contains("00:00:5e:00:01:33"), "the filter is restored after kill -9");
+    // A new start replaces the stale program and serves again.
+    let again = serve(&lab, &["--vip", "198.51.100.100/24", "--vrid", "51"]);
+    assert!(pings(&lab.client, VIP4), "serving again after a crash");
+    let s = stop(again);
+    assert!(s["echo_replies"].as_u64().unwrap() >= 3, "{s}");
+    assert!(!unicast_filter(&lab).contains("00:00:5e:00:01:33"));
+}

@@ -119,7 +119,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
         answer_mac
     );
     let group = Group { id: u32::from(args.vrid), mode, vips: args.vips.clone(), owned: true };
-    let (worker, handle) = Worker::new(vec![port], Responder::with_groups([group]), WorkerConfig::default(), None);
+    let responder = Responder::with_groups([group]);
+    let answers = responder.stats();
+    let (worker, handle) = Worker::new(vec![port], responder, WorkerConfig::default(), None);
     let core = args.core;
     let thread = std::thread::Builder::new()
         .name("vipdrift-serve".into())
@@ -140,6 +142,13 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
             break;
         }
         log.sample();
+        if !args.json {
+            let a = answers.read();
+            eprintln!(
+                "{:<24} answered arp {} ns {} echo {}   rejected arp {} ns {} echo {}   unowned {}",
+                "", a.arp_replies, a.na_replies, a.echo_replies, a.bad_arp, a.bad_ndp, a.bad_echo, a.not_owned
+            );
+        }
     }
     handle.stop.store(true, Ordering::Relaxed);
     let (answered, leaked) = thread.join().map_err(|_| "the worker thread panicked".to_string())?;

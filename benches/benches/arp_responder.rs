@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::hint::black_box;
 use vipdrift_control::Responder;
 use vipdrift_engine::{Handler, MemPort, MemPortConfig, Packet, Verdict, Worker, WorkerConfig};
-use vipdrift_vmac::arp::{write_garp, GarpForm};
+use vipdrift_vmac::arp::write_request;
 use vipdrift_vmac::{vrrp_mac_v4, AddressMode, Group};
 
 struct Echo;
@@ -21,8 +21,7 @@ impl Handler for Echo {
 
 fn request() -> [u8; 60] {
     let mut f = [0u8; 60];
-    write_garp(&mut f, GarpForm::Request, [2, 0, 0, 0, 0, 10], "198.51.100.100".parse().unwrap(), None).unwrap();
-    f[28..32].copy_from_slice(&[198, 51, 100, 10]);
+    write_request(&mut f, [2, 0, 0, 0, 0, 10], [198, 51, 100, 10].into(), [198, 51, 100, 100].into(), None).unwrap();
     f
 }
 

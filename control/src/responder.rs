@@ -134,7 +134,7 @@ impl Handler for Responder {
 mod tests {
     use super::*;
     use vipdrift_engine::{MemPort, MemPortConfig, Worker, WorkerCommand, WorkerConfig};
-    use vipdrift_vmac::arp::{write_garp, GarpForm};
+    use vipdrift_vmac::arp::write_request;
     use vipdrift_vmac::{vrrp_mac_v4, AddressMode};
 
     #[test]
@@ -150,9 +150,8 @@ mod tests {
         let published = responder.stats();
         let (mut worker, handle) = Worker::new(vec![port], responder, WorkerConfig::default(), None);
         let mut request = [0u8; 60];
-        write_garp(&mut request, GarpForm::Request, [2, 0, 0, 0, 0, 10], "198.51.100.100".parse().unwrap(), None)
+        write_request(&mut request, [2, 0, 0, 0, 0, 10], [198, 51, 100, 10].into(), [198, 51, 100, 100].into(), None)
             .unwrap();
-        request[28..32].copy_from_slice(&[198, 51, 100, 10]);
         assert!(client.send_bytes(&request));
         worker.poll_once();
         let reply = client.recv_bytes().expect("a reply");

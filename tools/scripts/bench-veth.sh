@@ -14,7 +14,8 @@
 # Needs root. Every namespace it makes is removed on exit, even on Ctrl-C.
 #
 # Knobs: REPS (3), SECS (10: generator run time), SIZE (64), MODES
-# ("drop macswap txonly"), BUSY_BUDGET (0: testpmd's busy-poll budget; 0 is
+# ("drop macswap txonly arp"; arp: ARP requests for a VIP answered by
+# `vipdrift serve`, compared with fwd macswap of the same run), BUSY_BUDGET (0: testpmd's busy-poll budget; 0 is
 # its best setting on veth and, like vipdrift, makes no busy-poll syscalls),
 # FWD_ARGS (extra `vipdrift fwd` options, e.g. "--burst 128 --ring-size 4096"),
 # TESTPMD_ARGS (extra testpmd options, e.g. "--burst=128 --rxd=4096 --txd=4096"),
@@ -25,7 +26,7 @@ cd "$(dirname "$0")/../.."
 REPS=${REPS:-3}
 SECS=${SECS:-10}
 SIZE=${SIZE:-64}
-MODES=${MODES:-"drop macswap txonly"}
+MODES=${MODES:-"drop macswap txonly arp"}
 BUSY_BUDGET=${BUSY_BUDGET:-0}
 FWD_ARGS=${FWD_ARGS:-}
 TESTPMD_ARGS=${TESTPMD_ARGS:-}
@@ -80,9 +81,11 @@ mpstat_summary() { # file -> "cpu0 usr/sys/soft/idle cpu1 ..."
   awk '/^Average:/ && $2 ~ /^[0-9]+$/ {printf "cpu%s %.0f/%.0f/%.0f/%.0f  ", $2, $3, $5, $8, $NF}' "$1"
 }
 
-run_generator() { # log
+run_generator() { # log [extra gen options]
+  local log=$1
+  shift
   ip netns exec "$GEN_NS" "$BIN" gen --via xdp-live --iface g0 --core $GEN_CORE --size "$SIZE" \
-    --dst-mac 02:00:00:00:00:02 --duration "$SECS" --json >"$1" 2>"$1.err"
+    --dst-mac 02:00:00:00:00:02 --duration "$SECS" --json "$@" >"$log" 2>"$log.err"
 }
 
 sample_cpu() { # file
@@ -94,7 +97,20 @@ ours() { # mode rep -> "mpps wakeups_per_packet cpu"
   local mode=$1 dir=$OUT/ours-$1-$2
   mkdir -p "$dir"
   make_pair
-  if [[ $mode == txonly ]]; then
+  if [[ $mode == arp ]]; then
+    # ARP requests for a VIP answered by `vipdrift serve` (replies to the
+    # requester's MAC, dropped by the generator side's stack).
+    ip netns exec "$DUT_NS" "$BIN" serve --iface f0 --core $DUT_CORE --vip 198.51.100.100/24 \
+      --duration $((SECS + 8)) --json >"$dir/dut.json" 2>"$dir/dut.err" &
+    local dut=$!
+    PIDS+=($dut)
+    sleep 2
+    sample_cpu "$dir/mpstat"
+    run_generator "$dir/gen.json" --arp-for 198.51.100.100 --src-ip 198.51.100.1
+    wait "${PIDS[-1]}" 2>/dev/null || true
+    kill -INT "$dut"
+    wait "$dut" || true
+  elif [[ $mode == txonly ]]; then
     sample_cpu "$dir/mpstat"
     ip netns exec "$DUT_NS" "$BIN" gen --iface f0 --core $DUT_CORE --size "$SIZE" --dst-mac 02:00:00:00:00:ff \
       --duration "$SECS" --drain-ms 0 --json >"$dir/dut.json" 2>"$dir/dut.err"
@@ -159,18 +175,23 @@ for mode in $MODES; do
   for rep in $(seq 1 "$REPS"); do
     read -r mpps wpp < <(ours "$mode" "$rep")
     ours_runs+=("$mpps"); wakeups+=("$wpp")
-    if [[ $SKIP_TESTPMD == 1 ]]; then theirs_runs+=(0); else theirs_runs+=("$(theirs "$mode" "$rep")"); fi
+    if [[ $SKIP_TESTPMD == 1 || $mode == arp ]]; then theirs_runs+=(0); else theirs_runs+=("$(theirs "$mode" "$rep")"); fi
   done
   o=$(printf "%s\n" "${ours_runs[@]}" | median)
   t=$(printf "%s\n" "${theirs_runs[@]}" | median)
   w=$(printf "%s\n" "${wakeups[@]}" | median)
   ratio=$(awk -v o="$o" -v t="$t" 'BEGIN {if (t > 0) printf "%.2f", o / t; else print "n/a"}')
-  name=$mode; [[ $mode == drop ]] && name="drop/rxonly"
+  [[ $mode == macswap ]] && ours_macswap=$o
   printf "%-8s %-9s %-26s %-9s %-26s %-7s %-12s\n" "$mode" "$o" "${ours_runs[*]}" "$t" "${theirs_runs[*]}" "$ratio" "$w"
+  if [[ $mode == arp && -n ${ours_macswap:-} ]]; then
+    printf "         ARP replies / fwd macswap, same run: %s\n" \
+      "$(awk -v a="$o" -v m="$ours_macswap" 'BEGIN {if (m > 0) printf "%.2f", a / m; else print "n/a"}')"
+  fi
 done
 echo
 echo "CPU per core, usr/sys/soft/idle % (run 1 of each case):"
 for mode in $MODES; do
+  [[ -f $OUT/ours-$mode-1/cpu ]] || continue
   printf "  %-8s ours:    %s\n" "$mode" "$(cat "$OUT/ours-$mode-1/cpu")"
-  [[ $SKIP_TESTPMD == 1 ]] || printf "  %-8s testpmd: %s\n" "$mode" "$(cat "$OUT/testpmd-$mode-1/cpu")"
+  [[ $SKIP_TESTPMD == 1 || $mode == arp ]] || printf "  %-8s testpmd: %s\n" "$mode" "$(cat "$OUT/testpmd-$mode-1/cpu")"
 done

@@ -2,7 +2,7 @@
 
 use crate::port_args::{counters_json, PortArgs};
 use crate::report::{self, RateLog};
-use crate::udp_frame::{udp_frame, UDP_SRC_PORT_OFFSET};
+use crate::udp_frame::{arp_request_frame, udp_frame, UDP_SRC_PORT_OFFSET};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;
@@ -63,6 +63,10 @@ pub(crate) struct GenArgs {
     /// Vary the UDP source port per packet (spreads flows over RSS queues).
     #[arg(long)]
     vary_port: bool,
+    /// Send ARP requests for this IPv4 address (from --src-mac/--src-ip,
+    /// broadcast) instead of UDP: load for an ARP responder.
+    #[arg(long, value_name = "IPV4")]
+    arp_for: Option<Ipv4Addr>,
     /// Overwrite the EtherType (hex like 0x05dc or decimal): malformed-traffic tests.
     #[arg(long, value_parser = parse_u16)]
     ethertype: Option<u16>,
@@ -83,7 +87,10 @@ fn parse_u16(s: &str) -> Result<u16, String> {
 }
 
 pub(crate) fn run(args: GenArgs) -> Result<(), String> {
-    let mut frame = udp_frame(args.size, args.src_mac, args.dst_mac, args.src_ip, args.dst_ip)?;
+    let mut frame = match args.arp_for {
+        Some(target) => arp_request_frame(args.size, args.src_mac, args.src_ip, target)?,
+        None => udp_frame(args.size, args.src_mac, args.dst_mac, args.src_ip, args.dst_ip)?,
+    };
     if let Some(ethertype) = args.ethertype {
         frame[12..14].copy_from_slice(&ethertype.to_be_bytes());
     }

@@ -163,6 +163,8 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
         "mac": answer_mac.to_string(),
         "vips": vip_list,
         "seconds": started.elapsed().as_secs_f64(),
+        "median_rx_mpps": log.medians().0 / 1e6,
+        "median_mpps": log.medians().1 / 1e6,
         "arp_replies": answered.arp_replies,
         "na_replies": answered.na_replies,
         "echo_replies": answered.echo_replies,

@@ -1,4 +1,4 @@
-//! The UDP/IPv4 frame `vipdrift gen` sends.
+//! The frames `vipdrift gen` sends: UDP/IPv4, or ARP requests.
 
 use etherparse::PacketBuilder;
 use std::net::Ipv4Addr;
@@ -29,6 +29,20 @@ pub(crate) fn udp_frame(
     // The UDP checksum would go stale when gen varies the source port;
     // zero means "no checksum" in IPv4.
     frame[UDP_SRC_PORT_OFFSET + 6..UDP_SRC_PORT_OFFSET + 8].copy_from_slice(&[0, 0]);
+    Ok(frame)
+}
+
+/// Builds a `size`-byte broadcast ARP request for `target` (zero padding
+/// after the 42 bytes of ARP).
+pub(crate) fn arp_request_frame(
+    size: usize,
+    src_mac: MacAddr,
+    src_ip: Ipv4Addr,
+    target: Ipv4Addr,
+) -> Result<Vec<u8>, String> {
+    let mut frame = vec![0u8; size.max(42)];
+    vipdrift_vmac::arp::write_request(&mut frame, src_mac.octets(), src_ip, target, None)
+        .ok_or_else(|| "cannot build the ARP request".to_string())?;
     Ok(frame)
 }
 

@@ -172,6 +172,22 @@ pub enum GarpForm {
 /// Length of a gratuitous ARP frame, untagged (no padding: the NIC pads).
 pub const GARP_LEN: usize = 14 + ARP_LEN;
 
+/// Writes a broadcast ARP request "who has `target`? tell `sender_ip` at
+/// `mac`" into `buf` (tagged when `vlan` is given); returns its length, or
+/// `None` if `buf` is too short. For clients, tests and load generators.
+pub fn write_request(
+    buf: &mut [u8],
+    mac: [u8; 6],
+    sender_ip: Ipv4Addr,
+    target: Ipv4Addr,
+    vlan: Option<u16>,
+) -> Option<usize> {
+    let len = write_garp(buf, GarpForm::Request, mac, target, vlan)?;
+    let at = len - ARP_LEN;
+    buf[at + SPA..at + SPA + 4].copy_from_slice(&sender_ip.octets());
+    Some(len)
+}
+
 /// Writes a gratuitous ARP announcing `vip` at `mac` into `buf` (with an
 /// 802.1Q tag when `vlan` is given); returns its length, or `None` if `buf`
 /// is too short.
@@ -269,10 +285,8 @@ mod tests {
 
     fn request(sender_ip: Ipv4Addr, target: Ipv4Addr, vlan: Option<u16>) -> Vec<u8> {
         let mut frame = vec![0u8; 64];
-        let len = write_garp(&mut frame, GarpForm::Request, CLIENT_MAC, target, vlan).unwrap();
+        let len = write_request(&mut frame, CLIENT_MAC, sender_ip, target, vlan).unwrap();
         frame.truncate(len);
-        let at = if vlan.is_some() { 18 } else { 14 };
-        frame[at + SPA..at + SPA + 4].copy_from_slice(&sender_ip.octets());
         frame
     }
 

@@ -256,7 +256,7 @@ impl VmacService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arp::{write_garp, GarpForm};
+    use crate::arp::write_request;
 
     const CLIENT: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
 
@@ -273,8 +273,7 @@ mod tests {
 
     fn arp_request(target: Ipv4Addr) -> Vec<u8> {
         let mut f = vec![0u8; 60];
-        write_garp(&mut f, GarpForm::Request, CLIENT, target, None).unwrap();
-        f[28..32].copy_from_slice(&[198, 51, 100, 10]);
+        write_request(&mut f, CLIENT, Ipv4Addr::new(198, 51, 100, 10), target, None).unwrap();
         f
     }
 

@@ -176,3 +176,14 @@ fn the_nic_accepts_the_virtual_mac_only_while_serving_and_a_killed_server_restar
     assert!(s["echo_replies"].as_u64().unwrap() >= 3, "{s}");
     assert!(!unicast_filter(&lab).contains("00:00:5e:00:01:33"));
 }
+
+#[test]
+fn a_vip_held_in_standby_is_not_answered_but_counted() {
+    let lab = lab();
+    let server = serve(&lab, &["--vip", "198.51.100.100/24", "--standby"]);
+    assert!(!pings(&lab.client, VIP4), "a VIP this node does not own is not answered");
+    assert_eq!(neighbour_mac(&lab.client, VIP4), "", "nor resolved");
+    let s = stop(server);
+    assert_eq!(s["arp_replies"], 0, "{s}");
+    assert!(s["not_owned"].as_u64().unwrap() >= 1, "{s}");
+}

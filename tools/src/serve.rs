@@ -40,6 +40,10 @@ pub(crate) struct ServeArgs {
     /// Core to pin the worker to.
     #[arg(long)]
     core: Option<usize>,
+    /// Hold the VIPs as a backup does: steered to vipdrift and counted
+    /// (`not_owned`), never answered.
+    #[arg(long)]
+    standby: bool,
     /// Redirect every frame to vipdrift (dedicated NICs); the kernel then sees none.
     #[arg(long)]
     whole_nic: bool,
@@ -109,16 +113,17 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
 
     let vip_list: Vec<String> = args.vips.iter().map(|v| v.to_string()).collect();
     eprintln!(
-        "serve: {} queue {} bound in {} mode, program in {} mode{}; answering {} with {}",
+        "serve: {} queue {} bound in {} mode, program in {} mode{}; {} {} with {}",
         args.iface,
         args.queue,
         bound.name(),
         if attach_mode == XdpAttachMode::Native { "native" } else { "skb" },
         if args.whole_nic { ", whole NIC" } else { "" },
+        if args.standby { "standing by for" } else { "answering" },
         vip_list.join(" "),
         answer_mac
     );
-    let group = Group { id: u32::from(args.vrid), mode, vips: args.vips.clone(), owned: true };
+    let group = Group { id: u32::from(args.vrid), mode, vips: args.vips.clone(), owned: !args.standby };
     let responder = Responder::with_groups([group]);
     let answers = responder.stats();
     let (worker, handle) = Worker::new(vec![port], responder, WorkerConfig::default(), None);

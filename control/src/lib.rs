@@ -10,5 +10,6 @@
 #![deny(missing_docs)]
 
 mod responder;
+pub mod vrrp;
 
 pub use responder::{Responder, ResponderCommand, ResponderStats};

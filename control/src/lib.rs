@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod responder;
+pub mod router;
 pub mod vrrp;
 
 pub use responder::{Responder, ResponderCommand, ResponderStats};

@@ -1,0 +1,465 @@
+//! The VRRPv3 virtual router state machine (RFC 9568 §6), sans-IO: fed
+//! `(now, event)`, it appends actions and says when it next needs the clock
+//! ([`VirtualRouter::poll_timeout`]). Times are microseconds; the wire's
+//! centiseconds are converted at the edge, so a 10 ms interval still gives
+//! each priority its own skew.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// A point in time, in microseconds since an arbitrary origin (virtual in tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Time(pub u64);
+
+impl Time {
+    /// `self + d`, saturating.
+    pub fn after(self, d: Duration) -> Time {
+        Time(self.0.saturating_add(d.as_micros().min(u128::from(u64::MAX)) as u64))
+    }
+}
+
+/// RFC 9568 §6.4 states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Not participating (before startup, after shutdown).
+    Initialize,
+    /// Watching the master.
+    Backup,
+    /// Owning the addresses and advertising.
+    Master,
+}
+
+/// Why a transition happened (for logs and notify hooks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Startup as the address owner (priority 255).
+    OwnerStartup,
+    /// Startup as a backup.
+    Startup,
+    /// The master-down timer fired: no advert heard for Master_Down_Interval.
+    MasterDown,
+    /// A higher-priority advert (or an equal one from a higher address) was heard.
+    Preempted,
+    /// Shut down (priority-0 advert sent if master).
+    Shutdown,
+}
+
+/// What the I/O shell must do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send an advertisement with this priority (0 when resigning).
+    SendAdvert {
+        /// The priority to advertise.
+        priority: u8,
+    },
+    /// The state changed: on `to == Master` own the addresses and send the
+    /// gratuitous ARP / unsolicited NA burst; otherwise stop answering at once.
+    Transition {
+        /// Old state.
+        from: State,
+        /// New state.
+        to: State,
+        /// Why.
+        reason: Reason,
+    },
+}
+
+/// An advert as the state machine needs it (the codec's `ReceivedAdvert`
+/// after the per-router acceptance checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeardAdvert {
+    /// Advertised priority.
+    pub priority: u8,
+    /// Advertised Max_Adver_Int, centiseconds.
+    pub max_adver_int_cs: u16,
+    /// Sender's primary address.
+    pub source: IpAddr,
+}
+
+/// Inputs other than time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// RFC 9568 §6.4.1 Startup.
+    Startup,
+    /// RFC 9568 Shutdown.
+    Shutdown,
+    /// An accepted advertisement for this VRID.
+    Advert(HeardAdvert),
+}
+
+/// A virtual router's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// 1..=255; 255 = address owner.
+    pub priority: u8,
+    /// Advertisement_Interval (sent on the wire in centiseconds).
+    pub advert_interval: Duration,
+    /// Preempt_Mode.
+    pub preempt: bool,
+    /// Not in the RFC (keepalived's preempt_delay, RFC 8347's hold-time):
+    /// once a lower-priority master is actually heard, keep following it this
+    /// long before preempting.
+    pub preempt_delay: Duration,
+    /// This router's primary address (the IP source of its adverts), for the
+    /// equal-priority tie-break.
+    pub primary: IpAddr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    MasterDown = 0,
+    Adver = 1,
+}
+
+/// One virtual router.
+#[derive(Clone, Debug)]
+pub struct VirtualRouter {
+    config: RouterConfig,
+    state: State,
+    master_adver_interval: Duration,
+    timers: [Option<Time>; 2],
+    /// Set when a lower-priority master is first heard while a preempt delay
+    /// applies: preemption waits until then.
+    preempt_at: Option<Time>,
+}
+
+/// Centiseconds on the wire → a duration.
+pub fn from_centiseconds(cs: u16) -> Duration {
+    Duration::from_millis(u64::from(cs) * 10)
+}
+
+/// A duration → the wire's centiseconds (12 bits, at least 1).
+pub fn to_centiseconds(d: Duration) -> u16 {
+    (d.as_millis() / 10).clamp(1, 4095) as u16
+}
+
+impl VirtualRouter {
+    /// A router in Initialize.
+    pub fn new(config: RouterConfig) -> VirtualRouter {
+        let interval = config.advert_interval;
+        VirtualRouter {
+            config,
+            state: State::Initialize,
+            master_adver_interval: interval,
+            timers: [None; 2],
+            preempt_at: None,
+        }
+    }
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    /// RFC 9568 §6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256.
+    pub fn skew_time(&self) -> Duration {
+        let micros = (256 - u64::from(self.config.priority)) * self.master_adver_interval.as_micros() as u64 / 256;
+        Duration::from_micros(micros)
+    }
+
+    /// RFC 9568 §6.1: Master_Down_Interval = (3 * Master_Adver_Interval) + Skew_Time.
+    pub fn master_down_interval(&self) -> Duration {
+        3 * self.master_adver_interval + self.skew_time()
+    }
+
+    /// When the router next needs [`VirtualRouter::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.timers.iter().flatten().min().copied()
+    }
+
+    fn set(&mut self, timer: Timer, at: Option<Time>) {
+        self.timers[timer as usize] = at;
+    }
+
+    fn transition(&mut self, to: State, reason: Reason, actions: &mut Vec<Action>) {
+        let from = self.state;
+        self.state = to;
+        actions.push(Action::Transition { from, to, reason });
+    }
+
+    fn become_master(&mut self, now: Time, reason: Reason, actions: &mut Vec<Action>) {
+        // RFC 9568 §6.4.2: "Send an ADVERTISEMENT ... Broadcast a gratuitous
+        // ARP ... Set the Adver_Timer to Advertisement_Interval ... Transition
+        // to the Active state".
+        actions.push(Action::SendAdvert { priority: self.config.priority });
+        self.set(Timer::MasterDown, None);
+        self.set(Timer::Adver, Some(now.after(self.config.advert_interval)));
+        self.preempt_at = None;
+        self.transition(State::Master, reason, actions);
+    }
+
+    fn become_backup(&mut self, now: Time, reason: Reason, actions: &mut Vec<Action>) {
+        self.set(Timer::Adver, None);
+        self.set(Timer::MasterDown, Some(now.after(self.master_down_interval())));
+        self.transition(State::Backup, reason, actions);
+    }
+
+    /// Feeds an event at `now`.
+    pub fn handle(&mut self, now: Time, event: Event, actions: &mut Vec<Action>) {
+        match (self.state, event) {
+            (State::Initialize, Event::Startup) => {
+                if self.config.priority == 255 {
+                    self.become_master(now, Reason::OwnerStartup, actions);
+                } else {
+                    // RFC 9568 §6.4.1: "Set Master_Adver_Interval to Advertisement_Interval".
+                    self.master_adver_interval = self.config.advert_interval;
+                    self.become_backup(now, Reason::Startup, actions);
+                }
+            }
+            (State::Initialize, _) => {}
+            (_, Event::Startup) => {}
+            (State::Backup, Event::Shutdown) => {
+                self.timers = [None; 2];
+                self.transition(State::Initialize, Reason::Shutdown, actions);
+            }
+            (State::Master, Event::Shutdown) => {
+                // RFC 9568 §6.4.3: "Send an ADVERTISEMENT with Priority = 0".
+                self.timers = [None; 2];
+                actions.push(Action::SendAdvert { priority: 0 });
+                self.transition(State::Initialize, Reason::Shutdown, actions);
+            }
+            (State::Backup, Event::Advert(advert)) => self.backup_heard(now, advert),
+            (State::Master, Event::Advert(advert)) => self.master_heard(now, advert, actions),
+        }
+    }
+
+    fn backup_heard(&mut self, now: Time, advert: HeardAdvert) {
+        // RFC 9568 §6.4.2: "If the Priority in the ADVERTISEMENT is zero,
+        // then: Set the Master_Down_Timer to Skew_Time".
+        if advert.priority == 0 {
+            self.set(Timer::MasterDown, Some(now.after(self.skew_time())));
+            return;
+        }
+        let lower = advert.priority < self.config.priority;
+        let mut follow = !self.config.preempt || !lower;
+        if !follow && !self.config.preempt_delay.is_zero() {
+            // Preempt delay: counted from the first lower-priority advert heard.
+            let at = *self.preempt_at.get_or_insert(now.after(self.config.preempt_delay));
+            follow = now < at;
+        }
+        if follow {
+            // "Set Master_Adver_Interval to Adver Interval contained in the
+            // ADVERTISEMENT, Recompute the Skew_Time, Recompute the
+            // Master_Down_Interval, Reset the Master_Down_Timer".
+            self.master_adver_interval = from_centiseconds(advert.max_adver_int_cs);
+            self.set(Timer::MasterDown, Some(now.after(self.master_down_interval())));
+        }
+        // Otherwise: "discard the ADVERTISEMENT" and let the timer run out.
+    }
+
+    fn master_heard(&mut self, now: Time, advert: HeardAdvert, actions: &mut Vec<Action>) {
+        // RFC 9568 §6.4.3: "If the Priority in the ADVERTISEMENT is zero,
+        // then: Send an ADVERTISEMENT, Reset the Adver_Timer".
+        if advert.priority == 0 {
+            actions.push(Action::SendAdvert { priority: self.config.priority });
+            self.set(Timer::Adver, Some(now.after(self.config.advert_interval)));
+            return;
+        }
+        let higher = advert.priority > self.config.priority
+            || (advert.priority == self.config.priority && advert.source > self.config.primary);
+        if higher {
+            // "Cancel Adver_Timer, Set Master_Adver_Interval to Adver Interval
+            // contained in the ADVERTISEMENT, Recompute the Skew_Time,
+            // Recompute the Master_Down_Interval, Set Master_Down_Timer to
+            // Master_Down_Interval, Transition to the Backup state".
+            self.master_adver_interval = from_centiseconds(advert.max_adver_int_cs);
+            self.become_backup(now, Reason::Preempted, actions);
+        } else {
+            // RFC 9568 §6.4.3 (changed from RFC 5798): a lower-priority
+            // advert is answered with an advert at once, so a healed split
+            // brain converges without waiting for the timer.
+            actions.push(Action::SendAdvert { priority: self.config.priority });
+            self.set(Timer::Adver, Some(now.after(self.config.advert_interval)));
+        }
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Time, actions: &mut Vec<Action>) {
+        if self.timers[Timer::MasterDown as usize].is_some_and(|t| t <= now) && self.state == State::Backup {
+            self.become_master(now, Reason::MasterDown, actions);
+        }
+        if self.timers[Timer::Adver as usize].is_some_and(|t| t <= now) && self.state == State::Master {
+            actions.push(Action::SendAdvert { priority: self.config.priority });
+            self.set(Timer::Adver, Some(now.after(self.config.advert_interval)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1000;
+
+    fn config(priority: u8, interval_ms: u64) -> RouterConfig {
+        RouterConfig {
+            priority,
+            advert_interval: Duration::from_millis(interval_ms),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            primary: "198.51.100.2".parse().unwrap(),
+        }
+    }
+
+    fn heard(priority: u8, source: &str) -> Event {
+        Event::Advert(HeardAdvert { priority, max_adver_int_cs: 100, source: source.parse().unwrap() })
+    }
+
+    /// A router of priority 100 brought to `state` at time 0.
+    fn router_in(state: State) -> VirtualRouter {
+        let mut r = VirtualRouter::new(config(100, 1000));
+        let mut sink = Vec::new();
+        match state {
+            State::Initialize => {}
+            State::Backup => r.handle(Time(0), Event::Startup, &mut sink),
+            State::Master => {
+                r.handle(Time(0), Event::Startup, &mut sink);
+                r.handle_timeout(Time(4000 * MS), &mut sink);
+            }
+        }
+        assert_eq!(r.state(), state);
+        r
+    }
+
+    /// Every (state, event) pair: the actions and the resulting state.
+    #[test]
+    fn every_state_and_event_pair_does_what_rfc_9568_section_6_4_says() {
+        use Action::*;
+        use State::*;
+        let up = |from, to, reason| Transition { from, to, reason };
+        let events: [(&str, Event); 7] = [
+            ("startup", Event::Startup),
+            ("shutdown", Event::Shutdown),
+            ("higher", heard(150, "198.51.100.3")),
+            ("lower", heard(50, "198.51.100.3")),
+            ("equal, higher address", heard(100, "198.51.100.9")),
+            ("equal, lower address", heard(100, "198.51.100.1")),
+            ("priority 0", heard(0, "198.51.100.3")),
+        ];
+        #[rustfmt::skip]
+        let expected: [(State, &str, Vec<Action>, State); 21] = [
+            (Initialize, "startup", vec![up(Initialize, Backup, Reason::Startup)], Backup),
+            (Initialize, "shutdown", vec![], Initialize),
+            (Initialize, "higher", vec![], Initialize),
+            (Initialize, "lower", vec![], Initialize),
+            (Initialize, "equal, higher address", vec![], Initialize),
+            (Initialize, "equal, lower address", vec![], Initialize),
+            (Initialize, "priority 0", vec![], Initialize),
+            (Backup, "startup", vec![], Backup),
+            (Backup, "shutdown", vec![up(Backup, Initialize, Reason::Shutdown)], Initialize),
+            (Backup, "higher", vec![], Backup),
+            (Backup, "lower", vec![], Backup),
+            (Backup, "equal, higher address", vec![], Backup),
+            (Backup, "equal, lower address", vec![], Backup),
+            (Backup, "priority 0", vec![], Backup),
+            (Master, "startup", vec![], Master),
+            (Master, "shutdown", vec![SendAdvert { priority: 0 }, up(Master, Initialize, Reason::Shutdown)], Initialize),
+            (Master, "higher", vec![up(Master, Backup, Reason::Preempted)], Backup),
+            (Master, "lower", vec![SendAdvert { priority: 100 }], Master),
+            (Master, "equal, higher address", vec![up(Master, Backup, Reason::Preempted)], Backup),
+            (Master, "equal, lower address", vec![SendAdvert { priority: 100 }], Master),
+            (Master, "priority 0", vec![SendAdvert { priority: 100 }], Master),
+        ];
+        for (state, name, actions, after) in expected {
+            let event = events.iter().find(|(n, _)| *n == name).unwrap().1;
+            let mut r = router_in(state);
+            let mut got = Vec::new();
+            r.handle(Time(5000 * MS), event, &mut got);
+            assert_eq!((got, r.state()), (actions, after), "{state:?} + {name}");
+        }
+    }
+
+    #[test]
+    fn a_backup_takes_over_after_the_master_down_interval_with_microsecond_skew() {
+        // 10 ms interval: integer centiseconds would make every skew 0.
+        for (priority, down_us) in [(254u8, 30_078u64), (200, 32_187), (100, 36_093), (1, 39_960)] {
+            let mut r = VirtualRouter::new(config(priority, 10));
+            let mut actions = Vec::new();
+            r.handle(Time(0), Event::Startup, &mut actions);
+            assert_eq!(r.poll_timeout(), Some(Time(down_us)), "priority {priority}");
+            actions.clear();
+            r.handle_timeout(Time(down_us - 1), &mut actions);
+            assert!(actions.is_empty(), "not before the interval");
+            r.handle_timeout(Time(down_us), &mut actions);
+            assert_eq!(actions[0], Action::SendAdvert { priority });
+            assert_eq!(r.state(), State::Master);
+            assert_eq!(r.poll_timeout(), Some(Time(down_us + 10_000)), "next advert one interval later");
+        }
+    }
+
+    #[test]
+    fn adverts_keep_a_backup_backup_and_teach_it_the_master_s_interval() {
+        let mut r = VirtualRouter::new(config(100, 1000));
+        let mut actions = Vec::new();
+        r.handle(Time(0), Event::Startup, &mut actions);
+        // The master advertises every 100 ms (10 cs): the backup learns it.
+        let fast =
+            Event::Advert(HeardAdvert { priority: 200, max_adver_int_cs: 10, source: "198.51.100.3".parse().unwrap() });
+        r.handle(Time(50 * MS), fast, &mut actions);
+        assert_eq!(r.master_down_interval(), Duration::from_micros(300_000 + 60_937));
+        assert_eq!(r.poll_timeout(), Some(Time(50 * MS + 360_937)));
+    }
+
+    #[test]
+    fn a_resigning_master_is_replaced_after_skew_time() {
+        let mut r = VirtualRouter::new(config(200, 1000));
+        let mut actions = Vec::new();
+        r.handle(Time(0), Event::Startup, &mut actions);
+        r.handle(Time(100 * MS), heard(0, "198.51.100.3"), &mut actions);
+        assert_eq!(r.poll_timeout(), Some(Time(100 * MS + 218_750)), "Skew_Time at priority 200, 1 s");
+    }
+
+    /// Starts a priority-200 router beside a priority-100 master advertising
+    /// every second; returns the second at which it became master, if within 20 s.
+    fn second_it_takes_over(config: RouterConfig) -> Option<u64> {
+        let mut r = VirtualRouter::new(config);
+        let mut actions = Vec::new();
+        r.handle(Time(0), Event::Startup, &mut actions);
+        (1..=20u64).find(|t| {
+            r.handle(Time(t * 1000 * MS), heard(100, "198.51.100.3"), &mut actions);
+            r.handle_timeout(Time(t * 1000 * MS), &mut actions);
+            r.state() == State::Master
+        })
+    }
+
+    #[test]
+    fn without_preempt_a_higher_priority_backup_follows_a_lower_master() {
+        assert_eq!(second_it_takes_over(RouterConfig { preempt: false, ..config(200, 1000) }), None);
+    }
+
+    #[test]
+    fn with_preempt_a_higher_priority_backup_takes_over_once_the_lower_master_s_adverts_are_discarded() {
+        // The first master-down interval (3.22 s) after startup runs out.
+        assert_eq!(second_it_takes_over(config(200, 1000)), Some(4));
+    }
+
+    #[test]
+    fn preempt_delay_starts_when_a_lower_master_is_heard() {
+        // First heard at 1 s: followed until 6 s, then discarded; the timer
+        // reset at 5 s runs out 3.22 s later, at the 9 s check.
+        let delayed = RouterConfig { preempt_delay: Duration::from_secs(5), ..config(200, 1000) };
+        assert_eq!(second_it_takes_over(delayed), Some(9));
+    }
+
+    #[test]
+    fn the_address_owner_starts_as_master_and_centiseconds_convert_both_ways() {
+        let mut r = VirtualRouter::new(config(255, 10));
+        let mut actions = Vec::new();
+        r.handle(Time(0), Event::Startup, &mut actions);
+        assert_eq!(
+            actions,
+            vec![
+                Action::SendAdvert { priority: 255 },
+                Action::Transition { from: State::Initialize, to: State::Master, reason: Reason::OwnerStartup }
+            ]
+        );
+        assert_eq!(to_centiseconds(Duration::from_millis(10)), 1);
+        assert_eq!(to_centiseconds(Duration::from_secs(100)), 4095);
+        assert_eq!(from_centiseconds(100), Duration::from_secs(1));
+    }
+}

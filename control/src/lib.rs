@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod accept;
+pub mod garp;
 mod responder;
 pub mod router;
 pub mod vrrp;

@@ -11,6 +11,7 @@
 
 pub mod accept;
 pub mod garp;
+pub mod group;
 mod responder;
 pub mod router;
 pub mod vrrp;

@@ -1,0 +1,311 @@
+//! One VRRP group on one interface, sans-IO: frames and `(now)` in, frames to
+//! send and ownership changes out. It joins the codec, the per-router
+//! acceptance checks, the state machine and the GARP schedule, and counts
+//! everything. The control thread is a thin shell around it.
+
+use crate::accept::{AcceptError, AcceptRules};
+use crate::garp::{GarpScheduler, GarpSettings};
+use crate::router::{Action, Event, Reason, RouterConfig, State, Time, VirtualRouter};
+use crate::vrrp::{parse_advert, write_advert, Advert, AdvertHeader, ChecksumForm, GROUP_V4, GROUP_V6};
+use std::net::IpAddr;
+use std::time::Duration;
+use vipdrift_vmac::arp::{write_garp, GarpForm};
+use vipdrift_vmac::ndp::write_unsolicited_na;
+use vipdrift_vmac::{vrrp_mac_v4, vrrp_mac_v6};
+
+/// A group's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// VRID, 1..=255.
+    pub vrid: u8,
+    /// 1..=255 (255: address owner).
+    pub priority: u8,
+    /// Advertisement interval (multiple of 10 ms on the wire).
+    pub advert_interval: Duration,
+    /// Preempt a lower-priority master.
+    pub preempt: bool,
+    /// Follow a lower-priority master this long once heard, before preempting.
+    pub preempt_delay: Duration,
+    /// The VIPs, one family.
+    pub vips: Vec<IpAddr>,
+    /// This node's address on the interface (IPv4 primary, or IPv6 link-local): advert source.
+    pub primary: IpAddr,
+    /// The interface's own MAC.
+    pub interface_mac: [u8; 6],
+    /// Answer and advertise with the VRRP virtual MAC (vmac mode), else the interface's.
+    pub virtual_mac: bool,
+    /// Unicast peers and their MACs; empty: the multicast group.
+    pub unicast_peers: Vec<(IpAddr, [u8; 6])>,
+    /// IPv4 checksum form to send.
+    pub checksum_form: ChecksumForm,
+    /// GARP / unsolicited NA schedule.
+    pub garp: GarpSettings,
+}
+
+impl GroupConfig {
+    fn ipv4(&self) -> bool {
+        self.primary.is_ipv4()
+    }
+
+    /// The MAC the group's VIPs live on and its adverts leave from.
+    pub fn mac(&self) -> [u8; 6] {
+        match (self.virtual_mac, self.ipv4()) {
+            (false, _) => self.interface_mac,
+            (true, true) => vrrp_mac_v4(self.vrid),
+            (true, false) => vrrp_mac_v6(self.vrid),
+        }
+    }
+}
+
+/// What the shell must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Transmit this frame.
+    Frame(Vec<u8>),
+    /// Start (true) or stop (false) answering for the VIPs, at once.
+    Own(bool),
+    /// A state change, for logs, notify hooks and status.
+    Transition {
+        /// Old state.
+        from: State,
+        /// New state.
+        to: State,
+        /// Why.
+        reason: Reason,
+    },
+}
+
+/// A group's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupCounters {
+    /// Adverts sent.
+    pub adverts_sent: u64,
+    /// Adverts accepted.
+    pub adverts_received: u64,
+    /// Adverts with the RFC 5798 (pseudo-header) IPv4 checksum.
+    pub pseudo_header_checksums: u64,
+    /// Adverts with the RFC 9568 (message-only) IPv4 checksum.
+    pub message_only_checksums: u64,
+    /// Rejected by the codec: TTL, version, type, checksum, count, interval, IP header, truncated.
+    pub malformed: u64,
+    /// Rejected: our own adverts.
+    pub own_adverts: u64,
+    /// Rejected: not a configured unicast peer.
+    pub not_a_peer: u64,
+    /// Adverts for other VRIDs (or the other family).
+    pub other_vrid: u64,
+    /// Rejected because this node is the address owner.
+    pub while_owner: u64,
+    /// GARP / unsolicited NA frames sent.
+    pub garps_sent: u64,
+    /// State transitions.
+    pub transitions: u64,
+    /// Two masters met (a healed partition, or a preemption): counted by the
+    /// winner when it hears the loser (it then announces again) and by the
+    /// loser when it yields.
+    pub split_brains: u64,
+}
+
+/// One VRRP group.
+#[derive(Clone, Debug)]
+pub struct VrrpGroup {
+    config: GroupConfig,
+    router: VirtualRouter,
+    rules: AcceptRules,
+    garp: GarpScheduler,
+    counters: GroupCounters,
+    ip_id: u16,
+    /// When this master last heard a lower master, so one episode (several
+    /// adverts crossing) counts and re-announces once.
+    last_split_brain: Option<Time>,
+}
+
+impl VrrpGroup {
+    /// A group in Initialize.
+    pub fn new(config: GroupConfig) -> VrrpGroup {
+        let router = VirtualRouter::new(RouterConfig {
+            priority: config.priority,
+            advert_interval: config.advert_interval,
+            preempt: config.preempt,
+            preempt_delay: config.preempt_delay,
+            primary: config.primary,
+        });
+        let rules = AcceptRules {
+            vrid: config.vrid,
+            priority: config.priority,
+            own_addresses: vec![config.primary],
+            unicast_peers: config.unicast_peers.iter().map(|(ip, _)| *ip).collect(),
+            ipv4: config.ipv4(),
+        };
+        let garp = GarpScheduler::new(config.garp);
+        VrrpGroup { config, router, rules, garp, counters: GroupCounters::default(), ip_id: 0, last_split_brain: None }
+    }
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.router.state()
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> GroupCounters {
+        self.counters
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    /// Starts the group (RFC 9568 Startup).
+    pub fn start(&mut self, now: Time, out: &mut Vec<Output>) {
+        self.feed(now, Event::Startup, out);
+    }
+
+    /// Stops the group: a master sends priority 0 so a backup takes over after skew time.
+    pub fn shutdown(&mut self, now: Time, out: &mut Vec<Output>) {
+        self.feed(now, Event::Shutdown, out);
+    }
+
+    /// When the group next needs [`VrrpGroup::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<Time> {
+        match (self.router.poll_timeout(), self.garp.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs what is due at `now`.
+    pub fn handle_timeout(&mut self, now: Time, out: &mut Vec<Output>) {
+        let mut actions = Vec::new();
+        self.router.handle_timeout(now, &mut actions);
+        self.apply(now, actions, out);
+        if self.garp.handle_timeout(now) {
+            self.announce(out);
+        }
+    }
+
+    /// Handles a received frame (the worker passed it to the control thread).
+    pub fn handle_frame(&mut self, now: Time, frame: &[u8], out: &mut Vec<Output>) {
+        let received = match parse_advert(frame) {
+            Ok(Some(received)) => received,
+            Ok(None) => return,
+            Err(_) => {
+                self.counters.malformed += 1;
+                return;
+            }
+        };
+        let heard = match self.rules.accept(&received) {
+            Ok(heard) => heard,
+            Err(reason) => {
+                let c = &mut self.counters;
+                match reason {
+                    AcceptError::OtherVrid | AcceptError::OtherFamily => c.other_vrid += 1,
+                    AcceptError::OwnAdvert => c.own_adverts += 1,
+                    AcceptError::NotAPeer => c.not_a_peer += 1,
+                    AcceptError::WeAreOwner => c.while_owner += 1,
+                }
+                return;
+            }
+        };
+        self.counters.adverts_received += 1;
+        match received.checksum_form {
+            ChecksumForm::PseudoHeader => self.counters.pseudo_header_checksums += 1,
+            ChecksumForm::MessageOnly => self.counters.message_only_checksums += 1,
+        }
+        if self.router.state() == State::Master && heard.priority != 0 && heard.priority < self.config.priority {
+            // Two masters: a partition healed. We win; make every neighbour
+            // relearn our MAC, since the loser may have taught them its own.
+            let quiet = 3 * self.config.advert_interval;
+            if self.last_split_brain.is_none_or(|t| now > t.after(quiet)) {
+                self.counters.split_brains += 1;
+                self.garp.start(now);
+            }
+            self.last_split_brain = Some(now);
+        }
+        self.feed(now, Event::Advert(heard), out);
+    }
+
+    fn feed(&mut self, now: Time, event: Event, out: &mut Vec<Output>) {
+        let mut actions = Vec::new();
+        self.router.handle(now, event, &mut actions);
+        self.apply(now, actions, out);
+    }
+
+    fn apply(&mut self, now: Time, actions: Vec<Action>, out: &mut Vec<Output>) {
+        for action in actions {
+            match action {
+                Action::SendAdvert { priority } => self.advertise(priority, out),
+                Action::Transition { from, to, reason } => {
+                    self.counters.transitions += 1;
+                    out.push(Output::Transition { from, to, reason });
+                    if to == State::Master {
+                        out.push(Output::Own(true));
+                        self.garp.start(now);
+                        // The first announcement goes with the first advert.
+                        if self.garp.handle_timeout(now) {
+                            self.announce(out);
+                        }
+                    } else if from == State::Master {
+                        if reason == Reason::Preempted {
+                            // We were master and a better one spoke: the
+                            // other side of a split brain (or a preemption).
+                            self.counters.split_brains += 1;
+                        }
+                        out.push(Output::Own(false));
+                        self.garp.stop();
+                    }
+                }
+            }
+        }
+    }
+
+    fn advertise(&mut self, priority: u8, out: &mut Vec<Output>) {
+        let advert = Advert {
+            vrid: self.config.vrid,
+            priority,
+            max_adver_int_cs: crate::router::to_centiseconds(self.config.advert_interval),
+            addresses: self.config.vips.clone(),
+        };
+        let group: IpAddr = if self.config.ipv4() { GROUP_V4.into() } else { GROUP_V6.into() };
+        let destinations: Vec<(IpAddr, [u8; 6])> = if self.config.unicast_peers.is_empty() {
+            vec![(group, [0; 6])]
+        } else {
+            self.config.unicast_peers.clone()
+        };
+        for (destination, peer_mac) in destinations {
+            self.ip_id = self.ip_id.wrapping_add(1);
+            let header = AdvertHeader {
+                source_mac: self.config.mac(),
+                source: self.config.primary,
+                destination,
+                peer_mac,
+                ip_id: self.ip_id,
+                form: self.config.checksum_form,
+            };
+            let mut buf = vec![0u8; 14 + 40 + 8 + 16 * self.config.vips.len()];
+            if let Some(len) = write_advert(&mut buf, &header, &advert) {
+                buf.truncate(len);
+                self.counters.adverts_sent += 1;
+                out.push(Output::Frame(buf));
+            }
+        }
+    }
+
+    /// One gratuitous ARP (request form, SPA = TPA) per IPv4 VIP and one
+    /// unsolicited NA (Target LL, S=0, O=1) per IPv6 VIP.
+    fn announce(&mut self, out: &mut Vec<Output>) {
+        let mac = self.config.mac();
+        for vip in &self.config.vips {
+            let mut buf = vec![0u8; 128];
+            let len = match vip {
+                IpAddr::V4(a) => write_garp(&mut buf, GarpForm::Request, mac, *a, None),
+                IpAddr::V6(a) => write_unsolicited_na(&mut buf, mac, *a, false, None),
+            };
+            if let Some(len) = len {
+                buf.truncate(len);
+                self.counters.garps_sent += 1;
+                out.push(Output::Frame(buf));
+            }
+        }
+    }
+}

@@ -1,12 +1,10 @@
 //! `vipdrift fwd`: a reflector (drop, macswap, io) for throughput benchmarks.
 
-use crate::gen::pin;
 use crate::port_args::{counters_json, PortArgs};
-use crate::report::{self, RateLog};
+use crate::report;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use vipdrift_engine::{Handler, IdlePolicy, Packet, Port, Verdict, Worker, WorkerConfig};
 
 /// What the reflector does with each frame.
@@ -112,40 +110,27 @@ pub(crate) fn run(args: FwdArgs) -> Result<(), String> {
     let config =
         WorkerConfig { burst: args.port.burst, max_frame_len: args.max_frame, idle, ..WorkerConfig::default() };
     let (worker, handle) = Worker::new(ports, handler, config, None);
-    let mode_name = mode_name.to_owned();
-    let core = args.core;
-    let thread = std::thread::Builder::new()
-        .name("vipdrift-fwd".into())
-        .spawn(move || {
-            pin(core);
-            let mut worker = worker;
-            worker.run();
-            let leaked: Vec<u32> = worker.ports_mut().iter().map(|p| p.frames_held()).collect();
-            leaked
-        })
-        .map_err(|e| format!("cannot start the worker thread: {e}"))?;
     let started = Instant::now();
-    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
-    let mut log = RateLog::new(format!("fwd {} q{}", args.iface, args.port.queue), handle.stats.clone(), args.json);
     let mut first_rx: Option<Instant> = None;
     let mut last_rx: Option<Instant> = None;
     let mut last_count = 0;
-    loop {
-        let tick = Instant::now();
-        let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
-        if !RateLog::wait_second(tick, &stop, &past_deadline) {
-            break;
-        }
-        log.sample();
-        let rx = report::snapshot(&handle.stats).counters.rx_packets;
+    let run = report::LiveRun {
+        core: args.core,
+        label: format!("fwd {} q{}", args.iface, args.port.queue),
+        quiet: args.json,
+        stop: &stop,
+        duration: args.duration,
+    };
+    let stats = handle.stats.clone();
+    let (mut worker, log) = report::run_with_live_log(worker, &handle, run, |tick| {
+        let rx = report::snapshot(&stats).counters.rx_packets;
         if rx > last_count {
             first_rx.get_or_insert(tick);
             last_rx = Some(Instant::now());
             last_count = rx;
         }
-    }
-    handle.stop.store(true, Ordering::Relaxed);
-    let leaked = thread.join().map_err(|_| "the worker thread panicked".to_string())?;
+    })?;
+    let leaked: Vec<u32> = worker.ports_mut().iter().map(|p| p.frames_held()).collect();
     let input = handle.stats[0].read();
     let total = report::snapshot(&handle.stats).counters;
     let output = handle.stats.last().map(|s| s.read()).unwrap_or_default();

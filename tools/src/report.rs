@@ -4,7 +4,7 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vipdrift_engine::{Counters, QueueStats, StatsSnapshot};
+use vipdrift_engine::{Counters, Handler, Port, QueueStats, StatsSnapshot, Worker, WorkerHandle};
 
 /// Stop flag set by SIGINT or SIGTERM.
 pub(crate) fn stop_on_signals() -> Result<Arc<AtomicBool>, String> {
@@ -127,4 +127,48 @@ pub(crate) fn print_summary(summary: &Value, as_json: bool) {
             }
         }
     }
+}
+
+/// How a command runs its worker: where, for how long, and how it reports.
+pub(crate) struct LiveRun<'a> {
+    /// Core to pin the worker to.
+    pub(crate) core: Option<usize>,
+    /// Prefix of the live lines.
+    pub(crate) label: String,
+    /// No live lines (JSON output).
+    pub(crate) quiet: bool,
+    /// Set by SIGINT / SIGTERM.
+    pub(crate) stop: &'a AtomicBool,
+    /// Seconds to run, if bounded.
+    pub(crate) duration: Option<f64>,
+}
+
+/// Runs `worker` on its own thread as `run` says, prints its rates once a
+/// second (and whatever `each_second` adds) until a signal or the duration;
+/// then stops it and returns it with the log.
+pub(crate) fn run_with_live_log<P, H>(
+    worker: Worker<P, H>,
+    handle: &WorkerHandle<H::Command>,
+    run: LiveRun<'_>,
+    mut each_second: impl FnMut(Instant),
+) -> Result<(Worker<P, H>, RateLog), String>
+where
+    P: Port + Send + 'static,
+    H: Handler + Send + 'static,
+{
+    let thread =
+        worker.spawn(run.core, "vipdrift-worker".into()).map_err(|e| format!("cannot start the worker thread: {e}"))?;
+    let deadline = run.duration.map(|d| Instant::now() + Duration::from_secs_f64(d));
+    let mut log = RateLog::new(run.label, handle.stats.clone(), run.quiet);
+    loop {
+        let tick = Instant::now();
+        if !RateLog::wait_second(tick, run.stop, &|| deadline.is_some_and(|d| Instant::now() >= d)) {
+            break;
+        }
+        log.sample();
+        each_second(tick);
+    }
+    handle.stop.store(true, Ordering::Relaxed);
+    let worker = thread.join().map_err(|_| "the worker thread panicked".to_string())?;
+    Ok((worker, log))
 }

@@ -2,14 +2,12 @@
 //! ARP, NDP and ping answered by the engine on a virtual MAC (or the
 //! interface's own), everything else left to the kernel.
 
-use crate::gen::pin;
 use crate::port_args::counters_json;
-use crate::report::{self, RateLog};
+use crate::report;
 use clap::Args;
 use serde_json::{json, Value};
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use vipdrift_control::Responder;
 use vipdrift_engine::{
     AfXdpConfig, AfXdpPort, BindMode, MacAddr, NicFilter, Port, Steering, SteeringConfig, Worker, WorkerConfig,
@@ -127,26 +125,15 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     let responder = Responder::with_groups([group]);
     let answers = responder.stats();
     let (worker, handle) = Worker::new(vec![port], responder, WorkerConfig::default(), None);
-    let core = args.core;
-    let thread = std::thread::Builder::new()
-        .name("vipdrift-serve".into())
-        .spawn(move || {
-            pin(core);
-            let mut worker = worker;
-            worker.run();
-            let leaked = worker.ports_mut()[0].frames_held();
-            (worker.handler().counters(), leaked)
-        })
-        .map_err(|e| format!("cannot start the worker thread: {e}"))?;
     let started = Instant::now();
-    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
-    let mut log = RateLog::new(format!("serve {} q{}", args.iface, args.queue), handle.stats.clone(), args.json);
-    loop {
-        let tick = Instant::now();
-        if !RateLog::wait_second(tick, &stop, &|| deadline.is_some_and(|d| Instant::now() >= d)) {
-            break;
-        }
-        log.sample();
+    let run = report::LiveRun {
+        core: args.core,
+        label: format!("serve {} q{}", args.iface, args.queue),
+        quiet: args.json,
+        stop: &stop,
+        duration: args.duration,
+    };
+    let (mut worker, log) = report::run_with_live_log(worker, &handle, run, |_| {
         if !args.json {
             let a = answers.read();
             eprintln!(
@@ -154,9 +141,8 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
                 "", a.arp_replies, a.na_replies, a.echo_replies, a.bad_arp, a.bad_ndp, a.bad_echo, a.not_owned
             );
         }
-    }
-    handle.stop.store(true, Ordering::Relaxed);
-    let (answered, leaked) = thread.join().map_err(|_| "the worker thread panicked".to_string())?;
+    })?;
+    let (answered, leaked) = (worker.handler().counters(), worker.ports_mut()[0].frames_held());
     drop(steering);
     drop(filter);
     let total = handle.stats[0].read();

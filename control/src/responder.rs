@@ -38,8 +38,7 @@ impl ResponderStats {
     }
 }
 
-/// IP protocol / IPv6 next header of VRRP.
-const PROTO_VRRP: u8 = 112;
+use crate::vrrp::PROTO_VRRP;
 
 /// A change to one worker's copy of the service, applied between bursts.
 #[derive(Debug, Clone)]

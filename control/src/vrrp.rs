@@ -3,10 +3,9 @@
 //! elsewhere: centiseconds exist only here, on the wire.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use vipdrift_engine::{VRRP_V4_GROUP_MAC, VRRP_V6_GROUP_MAC};
 use vipdrift_vmac::checksum::{finish, sum};
-use vipdrift_vmac::ether::payload_offset;
-use vipdrift_vmac::icmp::ETHERTYPE_IPV4;
-use vipdrift_vmac::ndp::ETHERTYPE_IPV6;
+use vipdrift_vmac::ether::{payload_offset, write_header, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 
 /// IP protocol number of VRRP.
 pub const PROTO_VRRP: u8 = 112;
@@ -187,8 +186,8 @@ fn pseudo_v6(src: &Ipv6Addr, dst: &Ipv6Addr, len: usize) -> u32 {
 /// MAC for the group, else `peer_mac` (a unicast peer's).
 fn dst_mac(dst: IpAddr, peer_mac: [u8; 6]) -> [u8; 6] {
     match dst {
-        IpAddr::V4(a) if a == GROUP_V4 => [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
-        IpAddr::V6(a) if a == GROUP_V6 => [0x33, 0x33, 0x00, 0x00, 0x00, 0x12],
+        IpAddr::V4(a) if a == GROUP_V4 => VRRP_V4_GROUP_MAC.0,
+        IpAddr::V6(a) if a == GROUP_V6 => VRRP_V6_GROUP_MAC.0,
         _ => peer_mac,
     }
 }
@@ -228,8 +227,8 @@ pub fn write_advert(buf: &mut [u8], header: &AdvertHeader, advert: &Advert) -> O
     let message_len = HEADER_LEN + count * addr_len;
     let len = 14 + ip_len + message_len;
     let frame = buf.get_mut(..len)?;
-    frame[0..6].copy_from_slice(&dst_mac(header.destination, header.peer_mac));
-    frame[6..12].copy_from_slice(&header.source_mac);
+    let ethertype = if v4 { ETHERTYPE_IPV4 } else { ETHERTYPE_IPV6 };
+    write_header(frame, dst_mac(header.destination, header.peer_mac), header.source_mac, None, ethertype);
     let (ip, message) = frame[14..].split_at_mut(ip_len);
     message[0] = VERSION_TYPE;
     message[1] = advert.vrid;
@@ -276,7 +275,6 @@ pub fn write_advert(buf: &mut [u8], header: &AdvertHeader, advert: &Advert) -> O
         }
         _ => return None,
     }
-    frame[12..14].copy_from_slice(&if v4 { ETHERTYPE_IPV4 } else { ETHERTYPE_IPV6 }.to_be_bytes());
     Some(len)
 }
 

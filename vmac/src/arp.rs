@@ -7,9 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-/// EtherType of ARP.
-pub const ETHERTYPE_ARP: u16 = 0x0806;
-pub use crate::ether::ETHERTYPE_VLAN;
+pub use crate::ether::{ETHERTYPE_ARP, ETHERTYPE_VLAN};
 /// ARP body length for IPv4 over Ethernet.
 pub const ARP_LEN: usize = 28;
 /// ARP request opcode.
@@ -192,16 +190,9 @@ pub fn write_request(
 /// 802.1Q tag when `vlan` is given); returns its length, or `None` if `buf`
 /// is too short.
 pub fn write_garp(buf: &mut [u8], form: GarpForm, mac: [u8; 6], vip: Ipv4Addr, vlan: Option<u16>) -> Option<usize> {
-    let at = if vlan.is_some() { 18 } else { 14 };
-    let len = at + ARP_LEN;
+    let len = crate::ether::header_len(vlan) + ARP_LEN;
     let frame = buf.get_mut(..len)?;
-    frame[0..6].copy_from_slice(&[0xff; 6]);
-    frame[6..12].copy_from_slice(&mac);
-    if let Some(tci) = vlan {
-        frame[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
-        frame[14..16].copy_from_slice(&(tci & 0x0fff).to_be_bytes());
-    }
-    frame[at - 2..at].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+    let at = crate::ether::write_header(frame, [0xff; 6], mac, vlan, ETHERTYPE_ARP);
     let arp = &mut frame[at..];
     arp[HTYPE..HTYPE + 2].copy_from_slice(&HTYPE_ETHERNET.to_be_bytes());
     arp[PTYPE..PTYPE + 2].copy_from_slice(&PTYPE_IPV4.to_be_bytes());

@@ -2,6 +2,12 @@
 
 /// EtherType of an 802.1Q tag.
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// EtherType of ARP.
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+/// EtherType of IPv4.
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// EtherType of IPv6.
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// Where the payload of EtherType `ethertype` starts in `frame`: 14, or 18
 /// behind one 802.1Q tag; `None` if the frame carries something else.
@@ -11,4 +17,28 @@ pub fn payload_offset(frame: &[u8], ethertype: u16) -> Option<usize> {
         return Some(14);
     }
     (outer == ETHERTYPE_VLAN && u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]) == ethertype).then_some(18)
+}
+
+/// Where a payload starts behind an Ethernet header with an optional tag.
+pub fn header_len(vlan: Option<u16>) -> usize {
+    if vlan.is_some() {
+        18
+    } else {
+        14
+    }
+}
+
+/// Writes destination, source, the optional 802.1Q tag (VLAN id `vlan`)
+/// and `ethertype` at the start of `frame`, which must hold
+/// [`header_len`] bytes; returns where the payload starts.
+pub fn write_header(frame: &mut [u8], dst: [u8; 6], src: [u8; 6], vlan: Option<u16>, ethertype: u16) -> usize {
+    frame[0..6].copy_from_slice(&dst);
+    frame[6..12].copy_from_slice(&src);
+    if let Some(tci) = vlan {
+        frame[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+        frame[14..16].copy_from_slice(&(tci & 0x0fff).to_be_bytes());
+    }
+    let at = header_len(vlan);
+    frame[at - 2..at].copy_from_slice(&ethertype.to_be_bytes());
+    at
 }

@@ -5,8 +5,7 @@ use crate::checksum::{checksum, icmpv6_checksum};
 use crate::ndp::{ipv6_offset, IPV6_LEN, NEXT_HEADER_ICMPV6};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// EtherType of IPv4.
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub use crate::ether::ETHERTYPE_IPV4;
 const PROTO_ICMP: u8 = 1;
 const ICMP_ECHO_REQUEST: u8 = 8;
 const ICMP_ECHO_REPLY: u8 = 0;

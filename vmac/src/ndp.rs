@@ -5,8 +5,7 @@
 use crate::checksum::icmpv6_checksum;
 use std::net::Ipv6Addr;
 
-/// EtherType of IPv6.
-pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub use crate::ether::ETHERTYPE_IPV6;
 /// IPv6 next header for ICMPv6.
 pub const NEXT_HEADER_ICMPV6: u8 = 58;
 /// ICMPv6 Neighbor Solicitation.
@@ -29,6 +28,8 @@ const FLAG_OVERRIDE: u8 = 0x20;
 const NA_ICMP_LEN: usize = ND_LEN + 8;
 /// ff02::1, all nodes.
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+/// 33:33:00:00:00:01, the MAC of ff02::1.
+const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
 
 /// Why an ICMPv6 frame that looked like an NS was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -152,11 +153,8 @@ pub fn answer_ns(buf: &mut [u8], ns: &NeighborSolicitation, mac: [u8; 6], router
     // RFC 4861 §7.2.4: "If the source of the solicitation is the unspecified
     // address, the node MUST set the Solicited flag to zero and multicast the
     // advertisement to the all-nodes address."
-    let (dst_ip, dst_mac, solicited) = if ns.source.is_unspecified() {
-        (ALL_NODES, [0x33, 0x33, 0, 0, 0, 1], false)
-    } else {
-        (ns.source, ns.source_mac, true)
-    };
+    let (dst_ip, dst_mac, solicited) =
+        if ns.source.is_unspecified() { (ALL_NODES, ALL_NODES_MAC, false) } else { (ns.source, ns.source_mac, true) };
     write_na(frame, ns.ip_at, mac, ns.target, dst_ip, dst_mac, solicited, router);
     Some(len)
 }
@@ -172,15 +170,10 @@ pub fn write_unsolicited_na(
     router: bool,
     vlan: Option<u16>,
 ) -> Option<usize> {
-    let ip_at = if vlan.is_some() { 18 } else { 14 };
-    let len = ip_at + IPV6_LEN + NA_ICMP_LEN;
+    let len = crate::ether::header_len(vlan) + IPV6_LEN + NA_ICMP_LEN;
     let frame = buf.get_mut(..len)?;
-    if let Some(tci) = vlan {
-        frame[12..14].copy_from_slice(&crate::ether::ETHERTYPE_VLAN.to_be_bytes());
-        frame[14..16].copy_from_slice(&(tci & 0x0fff).to_be_bytes());
-    }
-    frame[ip_at - 2..ip_at].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
-    write_na(frame, ip_at, mac, vip, ALL_NODES, [0x33, 0x33, 0, 0, 0, 1], false, router);
+    let ip_at = crate::ether::write_header(frame, ALL_NODES_MAC, mac, vlan, ETHERTYPE_IPV6);
+    write_na(frame, ip_at, mac, vip, ALL_NODES, ALL_NODES_MAC, false, router);
     Some(len)
 }
 

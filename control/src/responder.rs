@@ -12,12 +12,21 @@ use vipdrift_vmac::{Group, Outcome, ServiceCounters, VmacService};
 /// stats): written by the worker only, with plain relaxed stores.
 #[derive(Debug, Default)]
 pub struct ResponderStats {
-    slots: [AtomicU64; 7],
+    slots: [AtomicU64; 8],
 }
 
 impl ResponderStats {
     fn publish(&self, c: &ServiceCounters) {
-        let values = [c.arp_replies, c.na_replies, c.echo_replies, c.not_owned, c.bad_arp, c.bad_ndp, c.bad_echo];
+        let values = [
+            c.arp_replies,
+            c.na_replies,
+            c.echo_replies,
+            c.not_owned,
+            c.bad_arp,
+            c.bad_ndp,
+            c.bad_echo,
+            c.announcements_heard,
+        ];
         for (slot, value) in self.slots.iter().zip(values) {
             slot.store(value, Ordering::Relaxed);
         }
@@ -25,7 +34,7 @@ impl ResponderStats {
 
     /// The counters as last published.
     pub fn read(&self) -> ServiceCounters {
-        let v: [u64; 7] = std::array::from_fn(|i| self.slots[i].load(Ordering::Relaxed));
+        let v: [u64; 8] = std::array::from_fn(|i| self.slots[i].load(Ordering::Relaxed));
         ServiceCounters {
             arp_replies: v[0],
             na_replies: v[1],
@@ -34,6 +43,7 @@ impl ResponderStats {
             bad_arp: v[4],
             bad_ndp: v[5],
             bad_echo: v[6],
+            announcements_heard: v[7],
         }
     }
 }

@@ -92,6 +92,8 @@ pub struct ServiceCounters {
     pub bad_ndp: u64,
     /// Malformed echo requests.
     pub bad_echo: u64,
+    /// Gratuitous ARPs heard (sender IP = target IP): announcements, never answered.
+    pub announcements_heard: u64,
 }
 
 /// The endpoint table and responders. Updates may allocate; `handle` does not.
@@ -187,6 +189,14 @@ impl VmacService {
                     return Outcome::NotOurs;
                 }
                 let vip = arp.target_ip();
+                if arp.sender_ip() == vip {
+                    // A gratuitous ARP (RFC 5227 §2.3 announcement): another
+                    // node taking the VIP over says where it is now. It asks
+                    // nothing; a reply from our MAC would teach the switch our
+                    // port again and pull the VIP's traffic back to us.
+                    self.counters.announcements_heard += 1;
+                    return Outcome::NotOurs;
+                }
                 return match self.owner_mac(IpAddr::V4(vip)) {
                     Some(mac) => {
                         self.counters.arp_replies += 1;
@@ -275,6 +285,18 @@ mod tests {
         let mut f = vec![0u8; 60];
         write_request(&mut f, CLIENT, Ipv4Addr::new(198, 51, 100, 10), target, None).unwrap();
         f
+    }
+
+    #[test]
+    fn a_gratuitous_arp_for_an_owned_vip_is_not_answered() {
+        // The new master's announcement reaching the old one during a
+        // handover: a reply would pull the VIP's traffic back to the old one.
+        let mut s = service(true);
+        let vip: Ipv4Addr = "198.51.100.100".parse().unwrap();
+        let mut garp = vec![0u8; 60];
+        crate::arp::write_garp(&mut garp, crate::arp::GarpForm::Request, vrrp_mac_v4(51), vip, None).unwrap();
+        assert_eq!(s.handle(&mut garp, 60), Outcome::NotOurs);
+        assert_eq!((s.counters().announcements_heard, s.counters().arp_replies), (1, 0));
     }
 
     #[test]

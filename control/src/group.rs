@@ -118,6 +118,7 @@ pub struct VrrpGroup {
     /// When this master last heard a lower master, so one episode (several
     /// adverts crossing) counts and re-announces once.
     last_split_brain: Option<Time>,
+    last_heard: Option<Time>,
 }
 
 impl VrrpGroup {
@@ -138,7 +139,16 @@ impl VrrpGroup {
             ipv4: config.ipv4(),
         };
         let garp = GarpScheduler::new(config.garp);
-        VrrpGroup { config, router, rules, garp, counters: GroupCounters::default(), ip_id: 0, last_split_brain: None }
+        VrrpGroup {
+            config,
+            router,
+            rules,
+            garp,
+            counters: GroupCounters::default(),
+            ip_id: 0,
+            last_split_brain: None,
+            last_heard: None,
+        }
     }
 
     /// Current state.
@@ -159,6 +169,21 @@ impl VrrpGroup {
     /// Starts the group (RFC 9568 Startup).
     pub fn start(&mut self, now: Time, out: &mut Vec<Output>) {
         self.feed(now, Event::Startup, out);
+    }
+
+    /// The interface lost its carrier: fault state, silent, owning nothing.
+    pub fn link_down(&mut self, now: Time, out: &mut Vec<Output>) {
+        self.feed(now, Event::LinkDown, out);
+    }
+
+    /// The carrier returned: backup again (master at once if the address owner).
+    pub fn link_up(&mut self, now: Time, out: &mut Vec<Output>) {
+        self.feed(now, Event::LinkUp, out);
+    }
+
+    /// When the last advert was accepted (the start of a failover's dark time).
+    pub fn last_advert_heard(&self) -> Option<Time> {
+        self.last_heard
     }
 
     /// Stops the group: a master sends priority 0 so a backup takes over after skew time.
@@ -208,11 +233,14 @@ impl VrrpGroup {
             }
         };
         self.counters.adverts_received += 1;
+        self.last_heard = Some(now);
         match received.checksum_form {
             ChecksumForm::PseudoHeader => self.counters.pseudo_header_checksums += 1,
             ChecksumForm::MessageOnly => self.counters.message_only_checksums += 1,
         }
-        if self.router.state() == State::Master && heard.priority != 0 && heard.priority < self.config.priority {
+        let we_win = heard.priority < self.config.priority
+            || (heard.priority == self.config.priority && heard.source < self.config.primary);
+        if self.router.state() == State::Master && heard.priority != 0 && we_win {
             // Two masters: a partition healed. We win; make every neighbour
             // relearn our MAC, since the loser may have taught them its own.
             let quiet = 3 * self.config.advert_interval;
@@ -249,7 +277,13 @@ impl VrrpGroup {
                         if reason == Reason::Preempted {
                             // We were master and a better one spoke: the
                             // other side of a split brain (or a preemption).
+                            // One last advert tells the winner that two
+                            // masters met, so it re-announces: neighbours
+                            // may have learned our MAC for the VIPs. Without
+                            // it the winner never hears us when its advert
+                            // reached us first.
                             self.counters.split_brains += 1;
+                            self.advertise(self.config.priority, out);
                         }
                         out.push(Output::Own(false));
                         self.garp.stop();

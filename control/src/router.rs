@@ -27,6 +27,21 @@ pub enum State {
     Backup,
     /// Owning the addresses and advertising.
     Master,
+    /// The interface's link is down: silent, owning nothing, until it returns
+    /// (not in the RFC; keepalived's FAULT).
+    Fault,
+}
+
+impl State {
+    /// Lower-case name, as logs, notify hooks and JSON use it.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Initialize => "initialize",
+            State::Backup => "backup",
+            State::Master => "master",
+            State::Fault => "fault",
+        }
+    }
 }
 
 /// Why a transition happened (for logs and notify hooks).
@@ -42,6 +57,25 @@ pub enum Reason {
     Preempted,
     /// Shut down (priority-0 advert sent if master).
     Shutdown,
+    /// The interface lost its carrier.
+    LinkDown,
+    /// The interface's carrier returned.
+    LinkUp,
+}
+
+impl Reason {
+    /// Snake-case name, as logs and JSON use it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::OwnerStartup => "owner_startup",
+            Reason::Startup => "startup",
+            Reason::MasterDown => "master_down",
+            Reason::Preempted => "preempted",
+            Reason::Shutdown => "shutdown",
+            Reason::LinkDown => "link_down",
+            Reason::LinkUp => "link_up",
+        }
+    }
 }
 
 /// What the I/O shell must do.
@@ -85,6 +119,10 @@ pub enum Event {
     Shutdown,
     /// An accepted advertisement for this VRID.
     Advert(HeardAdvert),
+    /// The interface lost its carrier: stop advertising, own nothing.
+    LinkDown,
+    /// The carrier returned: start again as at startup.
+    LinkUp,
 }
 
 /// A virtual router's configuration.
@@ -202,17 +240,18 @@ impl VirtualRouter {
     /// Feeds an event at `now`.
     pub fn handle(&mut self, now: Time, event: Event, actions: &mut Vec<Action>) {
         match (self.state, event) {
-            (State::Initialize, Event::Startup) => {
-                if self.config.priority == 255 {
-                    self.become_master(now, Reason::OwnerStartup, actions);
-                } else {
-                    // RFC 9568 §6.4.1: "Set Master_Adver_Interval to Advertisement_Interval".
-                    self.master_adver_interval = self.config.advert_interval;
-                    self.become_backup(now, Reason::Startup, actions);
-                }
-            }
+            (State::Initialize, Event::Startup) => self.start(now, Reason::OwnerStartup, Reason::Startup, actions),
+            (State::Fault, Event::LinkUp) => self.start(now, Reason::LinkUp, Reason::LinkUp, actions),
             (State::Initialize, _) => {}
-            (_, Event::Startup) => {}
+            (_, Event::Startup | Event::LinkUp) => {}
+            (State::Fault, Event::Advert(_) | Event::LinkDown) => {}
+            (State::Fault, Event::Shutdown) => self.transition(State::Initialize, Reason::Shutdown, actions),
+            (State::Backup | State::Master, Event::LinkDown) => {
+                // Nothing can be sent on a dead link; a backup on the other
+                // side takes over when our adverts stop.
+                self.timers = [None; 2];
+                self.transition(State::Fault, Reason::LinkDown, actions);
+            }
             (State::Backup, Event::Shutdown) => {
                 self.timers = [None; 2];
                 self.transition(State::Initialize, Reason::Shutdown, actions);
@@ -225,6 +264,16 @@ impl VirtualRouter {
             }
             (State::Backup, Event::Advert(advert)) => self.backup_heard(now, advert),
             (State::Master, Event::Advert(advert)) => self.master_heard(now, advert, actions),
+        }
+    }
+
+    fn start(&mut self, now: Time, as_owner: Reason, as_backup: Reason, actions: &mut Vec<Action>) {
+        if self.config.priority == 255 {
+            self.become_master(now, as_owner, actions);
+        } else {
+            // RFC 9568 §6.4.1: "Set Master_Adver_Interval to Advertisement_Interval".
+            self.master_adver_interval = self.config.advert_interval;
+            self.become_backup(now, as_backup, actions);
         }
     }
 
@@ -321,6 +370,10 @@ mod tests {
                 r.handle(Time(0), Event::Startup, &mut sink);
                 r.handle_timeout(Time(4000 * MS), &mut sink);
             }
+            State::Fault => {
+                r.handle(Time(0), Event::Startup, &mut sink);
+                r.handle(Time(0), Event::LinkDown, &mut sink);
+            }
         }
         assert_eq!(r.state(), state);
         r
@@ -332,8 +385,10 @@ mod tests {
         use Action::*;
         use State::*;
         let up = |from, to, reason| Transition { from, to, reason };
-        let events: [(&str, Event); 7] = [
+        let events: [(&str, Event); 9] = [
             ("startup", Event::Startup),
+            ("link down", Event::LinkDown),
+            ("link up", Event::LinkUp),
             ("shutdown", Event::Shutdown),
             ("higher", heard(150, "198.51.100.3")),
             ("lower", heard(50, "198.51.100.3")),
@@ -342,9 +397,11 @@ mod tests {
             ("priority 0", heard(0, "198.51.100.3")),
         ];
         #[rustfmt::skip]
-        let expected: [(State, &str, Vec<Action>, State); 21] = [
+        let expected: [(State, &str, Vec<Action>, State); 36] = [
             (Initialize, "startup", vec![up(Initialize, Backup, Reason::Startup)], Backup),
             (Initialize, "shutdown", vec![], Initialize),
+            (Initialize, "link down", vec![], Initialize),
+            (Initialize, "link up", vec![], Initialize),
             (Initialize, "higher", vec![], Initialize),
             (Initialize, "lower", vec![], Initialize),
             (Initialize, "equal, higher address", vec![], Initialize),
@@ -352,6 +409,8 @@ mod tests {
             (Initialize, "priority 0", vec![], Initialize),
             (Backup, "startup", vec![], Backup),
             (Backup, "shutdown", vec![up(Backup, Initialize, Reason::Shutdown)], Initialize),
+            (Backup, "link down", vec![up(Backup, Fault, Reason::LinkDown)], Fault),
+            (Backup, "link up", vec![], Backup),
             (Backup, "higher", vec![], Backup),
             (Backup, "lower", vec![], Backup),
             (Backup, "equal, higher address", vec![], Backup),
@@ -359,11 +418,22 @@ mod tests {
             (Backup, "priority 0", vec![], Backup),
             (Master, "startup", vec![], Master),
             (Master, "shutdown", vec![SendAdvert { priority: 0 }, up(Master, Initialize, Reason::Shutdown)], Initialize),
+            (Master, "link down", vec![up(Master, Fault, Reason::LinkDown)], Fault),
+            (Master, "link up", vec![], Master),
             (Master, "higher", vec![up(Master, Backup, Reason::Preempted)], Backup),
             (Master, "lower", vec![SendAdvert { priority: 100 }], Master),
             (Master, "equal, higher address", vec![up(Master, Backup, Reason::Preempted)], Backup),
             (Master, "equal, lower address", vec![SendAdvert { priority: 100 }], Master),
             (Master, "priority 0", vec![SendAdvert { priority: 100 }], Master),
+            (Fault, "startup", vec![], Fault),
+            (Fault, "shutdown", vec![up(Fault, Initialize, Reason::Shutdown)], Initialize),
+            (Fault, "link down", vec![], Fault),
+            (Fault, "link up", vec![up(Fault, Backup, Reason::LinkUp)], Backup),
+            (Fault, "higher", vec![], Fault),
+            (Fault, "lower", vec![], Fault),
+            (Fault, "equal, higher address", vec![], Fault),
+            (Fault, "equal, lower address", vec![], Fault),
+            (Fault, "priority 0", vec![], Fault),
         ];
         for (state, name, actions, after) in expected {
             let event = events.iter().find(|(n, _)| *n == name).unwrap().1;

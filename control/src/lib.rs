@@ -10,10 +10,13 @@
 #![deny(missing_docs)]
 
 pub mod accept;
+pub mod config;
 pub mod garp;
 pub mod group;
+mod notify;
 mod responder;
 pub mod router;
+pub mod runtime;
 pub mod vrrp;
 
 pub use responder::{Responder, ResponderCommand, ResponderStats};

@@ -70,6 +70,44 @@ impl NicFilter {
         self.membership(libc::PACKET_MR_MULTICAST, Some(mac))
     }
 
+    fn ifreq(&self, request: libc::Ioctl) -> io::Result<libc::ifreq> {
+        // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (dst, src) in req.ifr_name.iter_mut().zip(self.iface.bytes().take(libc::IFNAMSIZ - 1)) {
+            *dst = src as libc::c_char;
+        }
+        // SAFETY: `req` is a valid, NUL-terminated ifreq that lives across the
+        // call; SIOCGIFFLAGS / SIOCGIFHWADDR only write into it.
+        let ret = unsafe { libc::ioctl(self.fd.as_raw_fd(), request, &mut req) };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(req)
+    }
+
+    /// True when the interface is up and has its carrier (IFF_UP and
+    /// IFF_RUNNING): one ioctl, cheap enough to call every few milliseconds.
+    pub fn link_up(&self) -> io::Result<bool> {
+        let req = self.ifreq(libc::SIOCGIFFLAGS)?;
+        // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+        let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
+        let want = libc::IFF_UP | libc::IFF_RUNNING;
+        Ok(flags & want == want)
+    }
+
+    /// The interface's own MAC address.
+    pub fn mac(&self) -> io::Result<MacAddr> {
+        let req = self.ifreq(libc::SIOCGIFHWADDR)?;
+        // SAFETY: SIOCGIFHWADDR filled the hwaddr member of the union.
+        let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
+        Ok(MacAddr(std::array::from_fn(|i| data[i] as u8)))
+    }
+
+    /// The interface's name.
+    pub fn iface(&self) -> &str {
+        &self.iface
+    }
+
     /// Puts the NIC in promiscuous mode (for as long as this value lives).
     pub fn promiscuous(&self) -> io::Result<()> {
         self.membership(libc::PACKET_MR_PROMISC, None)

@@ -5,6 +5,8 @@
 //! Addresses used: 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32 only,
 //! and only inside namespaces made here.
 
+pub mod lab;
+
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 mod fwd;
 mod gen;
 mod port_args;
+mod probe;
 mod report;
+mod run;
 mod serve;
 mod udp_frame;
 
@@ -24,8 +26,12 @@ enum Command {
     Gen(gen::GenArgs),
     /// Receive through AF_XDP and drop, swap MACs and send back, or forward (reflector).
     Fwd(fwd::FwdArgs),
+    /// Run the daemon: VRRPv3 groups and their VIPs, from a TOML configuration.
+    Run(run::RunArgs),
     /// Serve VIPs as their static owner: ARP, NDP and ping answered by the engine.
     Serve(serve::ServeArgs),
+    /// Measure a failover's dark time: ICMP echo (or UDP to an echo server) on a fixed schedule, gaps reported.
+    Probe(probe::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +40,8 @@ fn main() -> ExitCode {
         Command::Gen(args) => gen::run(args),
         Command::Fwd(args) => fwd::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Probe(args) => probe::run(args),
+        Command::Run(args) => run::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,249 @@
+//! The failover lab: a client and two nodes on a bridge, in namespaces made
+//! for one test, with helpers to start `vipdrift run` on a node, follow its
+//! transitions (through its notify hook) and probe the VIP from the client.
+
+use crate::{json_summary, unique_tag, vipdrift_bin, wait_until, NetNs, Proc, Veth};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const CLIENT_MAC: &str = "02:00:00:00:00:0a";
+pub const VIP4: &str = "198.51.100.100";
+pub const VIP6: &str = "2001:db8::100";
+pub const VMAC4: &str = "00:00:5e:00:01:33";
+pub const VMAC6: &str = "00:00:5e:00:02:33";
+
+pub struct Node {
+    /// Its namespace.
+    pub ns: NetNs,
+    /// Its interface (a0 or b0).
+    pub name: &'static str,
+    /// The interface's MAC.
+    pub mac: &'static str,
+    /// Its IPv4 address.
+    pub address: &'static str,
+    /// Where its configuration and transition log live.
+    pub dir: PathBuf,
+    /// The running `vipdrift run`, if any.
+    pub daemon: Option<Proc>,
+}
+
+impl Node {
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.toml", self.name))
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.transitions", self.name))
+    }
+
+    /// Writes this node's configuration: one group (VRID 51) with `vips`.
+    pub fn configure(&self, priority: u8, preempt: bool, mode: &str, vips: &[&str]) {
+        let hook = self.dir.join(format!("{}.notify.sh", self.name));
+        std::fs::write(
+            &hook,
+            format!("#!/bin/sh\necho \"$1 $2 $3 $VIPDRIFT_REASON\" >> {}\n", self.log_path().display()),
+        )
+        .unwrap();
+        run_ok("chmod", &["755", hook.to_str().unwrap()]);
+        let vips: Vec<String> = vips.iter().map(|v| format!("\"{v}\"")).collect();
+        let config = format!(
+            r#"
+[[interface]]
+name = "{iface}"
+address = "{address}/24"
+address6 = "fe80::{last}"
+bind = "copy"
+idle = "sleep"
+link_check_ms = 5
+
+[[group]]
+name = "web"
+interface = "{iface}"
+vrid = 51
+priority = {priority}
+advert_interval_ms = 10
+preempt = {preempt}
+mode = "{mode}"
+vips = [{vips}]
+notify = "{hook}"
+"#,
+            iface = self.name,
+            address = self.address,
+            last = &self.address[self.address.rfind('.').unwrap() + 1..],
+            vips = vips.join(", "),
+            hook = hook.display(),
+        );
+        std::fs::write(self.config_path(), config).unwrap();
+    }
+
+    pub fn start(&mut self) {
+        let _ = std::fs::remove_file(self.log_path());
+        let bin = vipdrift_bin();
+        let config = self.config_path();
+        self.daemon = Some(self.ns.spawn(&[bin.as_str(), "run", "--config", config.to_str().unwrap()]));
+    }
+
+    /// Transitions so far, as "GROUP FROM TO REASON" lines from the notify hook.
+    pub fn transitions(&self) -> Vec<String> {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
+
+    /// The state the last transition of the IPv4 group (the first listed) went to.
+    pub fn state(&self) -> String {
+        self.transitions().last().and_then(|l| l.split_whitespace().nth(2).map(str::to_owned)).unwrap_or_default()
+    }
+
+    pub fn wait_state(&self, state: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || self.state() == state)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(daemon) = self.daemon.take() {
+            daemon.signal(libc::SIGKILL);
+            let _ = daemon.wait(Duration::from_secs(5));
+        }
+    }
+
+    /// SIGTERM; returns the daemon's JSON summary and its stderr.
+    pub fn stop(&mut self) -> (serde_json::Value, String) {
+        let daemon = self.daemon.take().expect("running");
+        daemon.signal(libc::SIGTERM);
+        let out = daemon.wait(Duration::from_secs(10));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{} failed: {stderr}", self.name);
+        (json_summary(&out), stderr)
+    }
+}
+
+pub fn run_ok(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program).args(args).output().unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub struct Lab {
+    /// The bridge's namespace (br0, ports pc, pa, pb).
+    pub switch: NetNs,
+    /// The client's namespace (c0).
+    pub client: NetNs,
+    /// Node A (a0).
+    pub a: Node,
+    /// Node B (b0).
+    pub b: Node,
+    _links: Vec<Veth>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.a.kill();
+        self.b.kill();
+        let _ = std::fs::remove_dir_all(&self.a.dir);
+    }
+}
+
+/// Client 198.51.100.10 (c0), node A 198.51.100.2 (a0), node B 198.51.100.3
+/// (b0), all on bridge br0 in the switch namespace (ports pc, pa, pb).
+pub fn lab() -> Lab {
+    let tag = unique_tag();
+    let dir = std::env::temp_dir().join(format!("vd-failover-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let switch = NetNs::new("sw", &tag);
+    let client = NetNs::new("cli", &tag);
+    let node = |role: &'static str, mac: &'static str, address: &'static str| Node {
+        ns: NetNs::new(role, &tag),
+        name: if role == "a" { "a0" } else { "b0" },
+        mac,
+        address,
+        dir: dir.clone(),
+        daemon: None,
+    };
+    let a = node("a", "02:00:00:00:00:02", "198.51.100.2");
+    let b = node("b", "02:00:00:00:00:03", "198.51.100.3");
+    for ns in [&client, &a.ns, &b.ns] {
+        ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"]);
+        ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=0"]);
+    }
+    switch.exec_ok(&["ip", "link", "add", "br0", "type", "bridge", "stp_state", "0"]);
+    switch.exec_ok(&["ip", "link", "set", "br0", "up"]);
+    let links = vec![
+        Veth::new(&client, "c0", CLIENT_MAC, &switch, "pc", "02:00:00:00:01:0a"),
+        Veth::new(&a.ns, "a0", a.mac, &switch, "pa", "02:00:00:00:01:02"),
+        Veth::new(&b.ns, "b0", b.mac, &switch, "pb", "02:00:00:00:01:03"),
+    ];
+    for port in ["pc", "pa", "pb"] {
+        switch.exec_ok(&["ip", "link", "set", port, "master", "br0"]);
+    }
+    client.exec_ok(&["ip", "addr", "add", "198.51.100.10/24", "dev", "c0"]);
+    client.exec_ok(&["ip", "addr", "add", "2001:db8::a/64", "dev", "c0", "nodad"]);
+    for node in [&a, &b] {
+        node.ns.exec_ok(&["ip", "addr", "add", &format!("{}/24", node.address), "dev", node.name]);
+    }
+    Lab { switch, client, a, b, _links: links }
+}
+
+/// Starts A (priority 200) then B (priority 100) and waits for A master, B backup.
+pub fn start_pair(lab: &mut Lab, preempt_a: bool, mode: &str, vips: &[&str]) {
+    lab.a.configure(200, preempt_a, mode, vips);
+    lab.b.configure(100, true, mode, vips);
+    lab.a.start();
+    assert!(lab.a.wait_state("master", Duration::from_secs(10)), "A never became master: {:?}", lab.a.transitions());
+    lab.b.start();
+    assert!(lab.b.wait_state("backup", Duration::from_secs(10)), "B never became backup: {:?}", lab.b.transitions());
+    // Let B hear a few adverts, and the client resolve the VIP through A.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.a.state(), "master", "A stays master with B running: {:?}", lab.a.transitions());
+    assert_eq!(lab.b.state(), "backup", "B stays backup: {:?}", lab.b.transitions());
+}
+
+/// `vipdrift probe` from the client against `target`, every 2 ms.
+pub fn probe(lab: &Lab, target: &str, seconds: f64) -> Proc {
+    let bin = vipdrift_bin();
+    let seconds = seconds.to_string();
+    lab.client.spawn(&[&bin, "probe", "--target", target, "--interval-ms", "2", "--duration", &seconds, "--json"])
+}
+
+pub struct Outage {
+    /// Probes sent.
+    pub sent: u64,
+    /// Probes never answered.
+    pub lost: u64,
+    /// Longest gap between replies.
+    pub longest_gap_ms: f64,
+}
+
+pub fn finish_probe(probe: Proc, what: &str) -> Outage {
+    let out = probe.wait(Duration::from_secs(30));
+    assert!(out.status.success(), "probe failed: {}", String::from_utf8_lossy(&out.stderr));
+    let summary = json_summary(&out);
+    let outage = Outage {
+        sent: summary["sent"].as_u64().unwrap(),
+        lost: summary["lost"].as_u64().unwrap(),
+        longest_gap_ms: summary["longest_gap_ms"].as_f64().unwrap(),
+    };
+    println!(
+        "{what}: sent {} lost {} (outage {:.1} ms at 2 ms spacing), longest gap between replies {:.1} ms",
+        outage.sent,
+        outage.lost,
+        outage.lost as f64 * 2.0,
+        outage.longest_gap_ms
+    );
+    for gap in summary["gaps"].as_array().into_iter().flatten() {
+        println!("  gap at {:.3} s: {:.1} ms, {} lost", gap["start_s"].as_f64().unwrap_or(0.0), gap["ms"], gap["lost"]);
+    }
+    outage
+}
+
+pub fn neighbour_mac(lab: &Lab, ip: &str) -> String {
+    let out = lab.client.exec_ok(&["ip", "neigh", "show", ip, "dev", "c0"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace().skip_while(|w| *w != "lladdr").nth(1).unwrap_or_default().to_owned()
+}
+
+/// The probe's replies resumed: most of what was sent came back.
+pub fn assert_resumed(outage: &Outage, what: &str) {
+    assert!(
+        outage.sent > 0 && outage.lost * 2 < outage.sent,
+        "{what}: traffic did not resume: lost {} of {}",
+        outage.lost,
+        outage.sent
+    );
+}

@@ -549,7 +549,10 @@ fn open_interface(
     all_groups: &[GroupSpec],
 ) -> Result<(Interface, Vec<Member>), RuntimeError> {
     let name = config.name.as_str();
-    let filter = NicFilter::open(name).map_err(|e| iface_error(name, e))?;
+    let filter = NicFilter::open(name).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => iface_error(name, "does not exist in this network namespace (see `ip link`)"),
+        _ => iface_error(name, e),
+    })?;
     let mac = filter.mac().map_err(|e| iface_error(name, format!("cannot read its MAC address: {e}")))?;
     let attach_mode = if config.bind == BindMode::Skb { XdpAttachMode::Skb } else { XdpAttachMode::Native };
     let steering_config = SteeringConfig { iface: name.to_owned(), mode: attach_mode, whole_nic: config.whole_nic };

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use vipdrift_tests::lab::{
     assert_resumed, finish_probe, lab, neighbour_mac, probe, start_pair, VIP4, VIP6, VMAC4, VMAC6,
 };
-use vipdrift_tests::{has_xdp_program, wait_until};
+use vipdrift_tests::{has_xdp_program, vipdrift_bin, wait_until};
 
 #[test]
 fn a_killed_master_is_replaced_and_clients_follow_the_virtual_mac() {
@@ -136,4 +136,20 @@ fn a_healed_split_brain_leaves_one_master_which_announces_again() {
     let (b, _) = lab.b.stop();
     assert!(a["groups"][0]["split_brains"].as_u64().unwrap() >= 1, "the winner counted it: {a}");
     assert!(b["groups"][0]["split_brains"].as_u64().unwrap() >= 1, "the loser counted it: {b}");
+}
+
+#[test]
+fn a_bad_configuration_is_refused_with_its_file_line_and_key_and_nothing_starts() {
+    let lab = lab();
+    lab.a.configure(200, true, "vmac", &[&format!("{VIP4}/24")]);
+    let path = lab.a.config_path();
+    let text = std::fs::read_to_string(&path).unwrap().replace("vrid = 51", "vrid = 300");
+    std::fs::write(&path, text).unwrap();
+    let out = lab.a.ns.exec(&[&vipdrift_bin(), "run", "--config", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let expected = format!("{}:13: group[0].vrid: 300 is out of range", path.display());
+    assert!(stderr.contains(&expected) && stderr.contains("1..=255"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!has_xdp_program(&lab.a.ns, "a0"), "nothing was attached");
 }

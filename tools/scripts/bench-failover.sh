@@ -17,7 +17,7 @@ raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
 for ((i = 1; i <= REPS; i++)); do
   echo "== run $i of $REPS" >&2
-  cargo test -q --release -p vipdrift-tests --test failover_veth --test keepalived_interop -- \
+  cargo test --release -p vipdrift-tests --test failover_veth --test keepalived_interop -- \
     --test-threads=1 --nocapture 2>/dev/null | grep -E '^(test .*\.\.\. )?[a-zA-Z].*: sent [0-9]+ lost' |
     sed -E 's/^test .*\.\.\. //' >>"$raw"
 done

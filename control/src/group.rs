@@ -238,9 +238,7 @@ impl VrrpGroup {
             ChecksumForm::PseudoHeader => self.counters.pseudo_header_checksums += 1,
             ChecksumForm::MessageOnly => self.counters.message_only_checksums += 1,
         }
-        let we_win = heard.priority < self.config.priority
-            || (heard.priority == self.config.priority && heard.source < self.config.primary);
-        if self.router.state() == State::Master && heard.priority != 0 && we_win {
+        if self.router.state() == State::Master && heard.priority != 0 && !self.router.outranked_by(&heard) {
             // Two masters: a partition healed. We win; make every neighbour
             // relearn our MAC, since the loser may have taught them its own.
             let quiet = 3 * self.config.advert_interval;

@@ -301,6 +301,13 @@ impl VirtualRouter {
         // Otherwise: "discard the ADVERTISEMENT" and let the timer run out.
     }
 
+    /// True when `advert` wins the election against this router: a higher
+    /// priority, or an equal one from a higher primary address (RFC 9568 §6.4.3).
+    pub fn outranked_by(&self, advert: &HeardAdvert) -> bool {
+        advert.priority > self.config.priority
+            || (advert.priority == self.config.priority && advert.source > self.config.primary)
+    }
+
     fn master_heard(&mut self, now: Time, advert: HeardAdvert, actions: &mut Vec<Action>) {
         // RFC 9568 §6.4.3: "If the Priority in the ADVERTISEMENT is zero,
         // then: Send an ADVERTISEMENT, Reset the Adver_Timer".
@@ -309,9 +316,7 @@ impl VirtualRouter {
             self.set(Timer::Adver, Some(now.after(self.config.advert_interval)));
             return;
         }
-        let higher = advert.priority > self.config.priority
-            || (advert.priority == self.config.priority && advert.source > self.config.primary);
-        if higher {
+        if self.outranked_by(&advert) {
             // "Cancel Adver_Timer, Set Master_Adver_Interval to Adver Interval
             // contained in the ADVERTISEMENT, Recompute the Skew_Time,
             // Recompute the Master_Down_Interval, Set Master_Down_Timer to

@@ -29,9 +29,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vipdrift_engine::{
-    AfXdpConfig, AfXdpPort, BindMode, BoundMode, ControlFrame, ControlSender, Counters, IdlePolicy, MacAddr, NicFilter,
-    Port, QueueStats, Steering, SteeringConfig, Worker, WorkerCommand, WorkerConfig, WorkerHandle, XdpAttachMode,
-    VRRP_V4_GROUP_MAC, VRRP_V6_GROUP_MAC,
+    AfXdpConfig, AfXdpPort, BoundMode, ControlFrame, ControlSender, Counters, IdlePolicy, MacAddr, NicFilter, Port,
+    Steering, SteeringConfig, Worker, WorkerCommand, WorkerConfig, WorkerHandle, XdpAttachMode, VRRP_V4_GROUP_MAC,
+    VRRP_V6_GROUP_MAC,
 };
 use vipdrift_vmac::{AddressMode, Group};
 
@@ -196,6 +196,7 @@ pub struct RunReport {
     pub inject_failures: u64,
 }
 
+/// A worker thread; stopped and joined when dropped.
 struct RunningWorker {
     queue: u32,
     bound: BoundMode,
@@ -204,12 +205,28 @@ struct RunningWorker {
     thread: Option<JoinHandle<Worker<AfXdpPort, Responder>>>,
 }
 
+impl RunningWorker {
+    /// Waits for the worker (its stop flag already set); returns the frames its port still held.
+    fn join(&mut self) -> Option<u32> {
+        let thread = self.thread.take()?;
+        Some(thread.join().map(|mut w| w.ports_mut()[0].frames_held()).unwrap_or(0))
+    }
+}
+
+impl Drop for RunningWorker {
+    fn drop(&mut self) {
+        self.handle.stop.store(true, Ordering::Relaxed);
+        self.join();
+    }
+}
+
+/// One interface. Fields drop in order: the workers stop, then the program
+/// is detached, then the NIC filters go.
 struct Interface {
-    name: String,
-    filter: NicFilter,
-    // Dropped after the workers have stopped: detaches the program.
-    steering: Option<Steering>,
     workers: Vec<RunningWorker>,
+    _steering: Steering,
+    filter: NicFilter,
+    name: String,
     inbox: Vec<Receiver<ControlFrame>>,
     link_check: Duration,
     next_link_check: Time,
@@ -260,16 +277,15 @@ impl Daemon {
         let mut daemon =
             Daemon { interfaces: Vec::new(), members: Vec::new(), poll, origin, notifier, inject_failures: 0 };
         for (index, interface) in config.interfaces.iter().enumerate() {
-            let groups: Vec<&GroupSpec> = config.groups.iter().filter(|g| g.interface == interface.name).collect();
-            match open_interface(interface, &groups, index, &waker, &config.groups) {
+            let groups: Vec<(u32, &GroupSpec)> =
+                (0..).zip(&config.groups).filter(|(_, g)| g.interface == interface.name).collect();
+            match open_interface(interface, &groups, index, &waker) {
                 Ok((iface, members)) => {
                     daemon.interfaces.push(iface);
                     daemon.members.extend(members);
                 }
-                Err(e) => {
-                    daemon.stop_workers();
-                    return Err(e);
-                }
+                // Dropping the daemon stops what was started.
+                Err(e) => return Err(e),
             }
         }
         Ok(daemon)
@@ -487,20 +503,15 @@ impl Daemon {
         }
     }
 
-    /// Stops and joins every worker, then detaches the programs and drops the
-    /// NIC filters (interface order).
+    /// Stops every worker (all at once, then joins them) and reports on each queue.
     fn stop_workers(&mut self) -> Vec<QueueReport> {
         let mut reports = Vec::new();
+        for worker in self.interfaces.iter().flat_map(|i| &i.workers) {
+            worker.handle.stop.store(true, Ordering::Relaxed);
+        }
         for iface in &mut self.interfaces {
-            for worker in &iface.workers {
-                worker.handle.stop.store(true, Ordering::Relaxed);
-            }
             for worker in &mut iface.workers {
-                let Some(thread) = worker.thread.take() else { continue };
-                let frames_held = match thread.join() {
-                    Ok(mut w) => w.ports_mut()[0].frames_held(),
-                    Err(_) => 0,
-                };
+                let Some(frames_held) = worker.join() else { continue };
                 reports.push(QueueReport {
                     iface: iface.name.clone(),
                     queue: worker.queue,
@@ -510,43 +521,22 @@ impl Daemon {
                     answered: worker.answers.read(),
                 });
             }
-            iface.steering = None;
         }
         reports
-    }
-
-    /// Group states now (for tests and status).
-    pub fn states(&self) -> Vec<(String, State)> {
-        self.members.iter().map(|m| (m.spec.name.clone(), m.group.state())).collect()
     }
 
     /// The bind mode each queue got, as (interface, queue, mode).
     pub fn bound_modes(&self) -> Vec<(String, u32, BoundMode)> {
         self.interfaces.iter().flat_map(|i| i.workers.iter().map(|w| (i.name.clone(), w.queue, w.bound))).collect()
     }
-
-    /// The engine's per-queue statistics blocks, for live output.
-    pub fn queue_stats(&self) -> Vec<(String, u32, Arc<QueueStats>)> {
-        self.interfaces
-            .iter()
-            .flat_map(|i| i.workers.iter().map(|w| (i.name.clone(), w.queue, w.handle.stats[0].clone())))
-            .collect()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop_workers();
-    }
 }
 
 /// Prepares one interface for its groups and starts its workers.
 fn open_interface(
     config: &InterfaceConfig,
-    groups: &[&GroupSpec],
+    groups: &[(u32, &GroupSpec)],
     iface_index: usize,
     waker: &Arc<Waker>,
-    all_groups: &[GroupSpec],
 ) -> Result<(Interface, Vec<Member>), RuntimeError> {
     let name = config.name.as_str();
     let filter = NicFilter::open(name).map_err(|e| match e.kind() {
@@ -554,14 +544,13 @@ fn open_interface(
         _ => iface_error(name, e),
     })?;
     let mac = filter.mac().map_err(|e| iface_error(name, format!("cannot read its MAC address: {e}")))?;
-    let attach_mode = if config.bind == BindMode::Skb { XdpAttachMode::Skb } else { XdpAttachMode::Native };
-    let steering_config = SteeringConfig { iface: name.to_owned(), mode: attach_mode, whole_nic: config.whole_nic };
+    let mode = XdpAttachMode::for_bind(config.bind);
+    let steering_config = SteeringConfig { iface: name.to_owned(), mode, whole_nic: config.whole_nic };
     let mut steering = Steering::attach(&steering_config).map_err(|e| iface_error(name, e))?;
 
     let mut members = Vec::new();
     let mut service_groups = Vec::new();
-    for spec in groups {
-        let id = all_groups.iter().position(|g| std::ptr::eq(g, *spec)).unwrap_or(0) as u32;
+    for &(id, spec) in groups {
         let Some(primary) = config.primary(spec.family) else {
             return Err(iface_error(
                 name,
@@ -587,27 +576,17 @@ fn open_interface(
         }
         let vips: Vec<IpAddr> = spec.vips.iter().map(|(ip, _)| *ip).collect();
         service_groups.push(Group { id, mode, vips, owned: false });
-        members.push(Member { spec: (*spec).clone(), iface: iface_index, id, group, started: Time(0) });
+        members.push(Member { spec: spec.clone(), iface: iface_index, id, group, started: Time(0) });
     }
-    if groups.iter().any(|g| g.ipv4) {
+    if groups.iter().any(|(_, g)| g.ipv4) {
         filter.add_multicast(VRRP_V4_GROUP_MAC).map_err(|e| iface_error(name, e))?;
     }
-    if groups.iter().any(|g| !g.ipv4) {
+    if groups.iter().any(|(_, g)| !g.ipv4) {
         filter.add_multicast(VRRP_V6_GROUP_MAC).map_err(|e| iface_error(name, e))?;
     }
 
     let mut workers = Vec::new();
     let mut inbox = Vec::new();
-    let stop_all = |workers: &mut Vec<RunningWorker>| {
-        for w in workers.iter() {
-            w.handle.stop.store(true, Ordering::Relaxed);
-        }
-        for w in workers.iter_mut() {
-            if let Some(t) = w.thread.take() {
-                let _ = t.join();
-            }
-        }
-    };
     for (i, &queue) in config.queues.iter().enumerate() {
         let mut port_config = AfXdpConfig::new(name, queue);
         port_config.load_default_program = false;
@@ -615,13 +594,11 @@ fn open_interface(
         let port = match AfXdpPort::open(&port_config) {
             Ok(port) => port,
             Err(e) => {
-                stop_all(&mut workers);
                 return Err(iface_error(name, format!("queue {queue}: {e}")));
             }
         };
         let bound = port.bound_mode();
         if let Err(e) = steering.add_socket(queue, port.raw_fd()) {
-            stop_all(&mut workers);
             return Err(iface_error(name, e));
         }
         let (tx, rx) = crossbeam_channel::bounded(CONTROL_CHANNEL_DEPTH);
@@ -638,7 +615,6 @@ fn open_interface(
         let thread = match worker.spawn(core, format!("vd-{name}-q{queue}")) {
             Ok(thread) => thread,
             Err(e) => {
-                stop_all(&mut workers);
                 return Err(iface_error(name, format!("cannot start the worker for queue {queue}: {e}")));
             }
         };
@@ -647,10 +623,10 @@ fn open_interface(
     }
     let link_up = filter.link_up().unwrap_or(false);
     let iface = Interface {
-        name: name.to_owned(),
-        filter,
-        steering: Some(steering),
         workers,
+        _steering: steering,
+        filter,
+        name: name.to_owned(),
         inbox,
         link_check: config.link_check,
         next_link_check: Time(0),

@@ -44,6 +44,16 @@ pub enum XdpAttachMode {
 }
 
 impl XdpAttachMode {
+    /// Where the program must run for sockets bound in `bind` mode: skb
+    /// sockets need generic XDP, every other mode the driver's.
+    pub fn for_bind(bind: crate::BindMode) -> XdpAttachMode {
+        if bind == crate::BindMode::Skb {
+            XdpAttachMode::Skb
+        } else {
+            XdpAttachMode::Native
+        }
+    }
+
     /// The `XDP_FLAGS_*` mode flag.
     fn flags(self) -> u32 {
         match self {

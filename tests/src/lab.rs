@@ -2,7 +2,7 @@
 //! for one test, with helpers to start `vipdrift run` on a node, follow its
 //! transitions (through its notify hook) and probe the VIP from the client.
 
-use crate::{json_summary, unique_tag, vipdrift_bin, wait_until, NetNs, Proc, Veth};
+use crate::{json_summary, unique_tag, vipdrift_bin, wait_until, write_script, NetNs, Proc, Veth};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,12 +39,7 @@ impl Node {
     /// Writes this node's configuration: one group (VRID 51) with `vips`.
     pub fn configure(&self, priority: u8, preempt: bool, mode: &str, vips: &[&str]) {
         let hook = self.dir.join(format!("{}.notify.sh", self.name));
-        std::fs::write(
-            &hook,
-            format!("#!/bin/sh\necho \"$1 $2 $3 $VIPDRIFT_REASON\" >> {}\n", self.log_path().display()),
-        )
-        .unwrap();
-        run_ok("chmod", &["755", hook.to_str().unwrap()]);
+        write_script(&hook, &format!("echo \"$1 $2 $3 $VIPDRIFT_REASON\" >> {}", self.log_path().display()));
         let vips: Vec<String> = vips.iter().map(|v| format!("\"{v}\"")).collect();
         let config = format!(
             r#"
@@ -113,11 +108,6 @@ notify = "{hook}"
         assert!(out.status.success(), "{} failed: {stderr}", self.name);
         (json_summary(&out), stderr)
     }
-}
-
-pub fn run_ok(program: &str, args: &[&str]) {
-    let out = std::process::Command::new(program).args(args).output().unwrap();
-    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 pub struct Lab {
@@ -233,9 +223,7 @@ pub fn finish_probe(probe: Proc, what: &str) -> Outage {
 }
 
 pub fn neighbour_mac(lab: &Lab, ip: &str) -> String {
-    let out = lab.client.exec_ok(&["ip", "neigh", "show", ip, "dev", "c0"]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.split_whitespace().skip_while(|w| *w != "lladdr").nth(1).unwrap_or_default().to_owned()
+    lab.client.neighbour_mac(ip, "c0")
 }
 
 /// The probe's replies resumed: most of what was sent came back.

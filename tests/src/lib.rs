@@ -88,6 +88,13 @@ impl NetNs {
         out
     }
 
+    /// The MAC of `ip` in this namespace's neighbour table on `dev` (empty if none).
+    pub fn neighbour_mac(&self, ip: &str, dev: &str) -> String {
+        let out = self.exec_ok(&["ip", "neigh", "show", ip, "dev", dev]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split_whitespace().skip_while(|w| *w != "lladdr").nth(1).unwrap_or_default().to_owned()
+    }
+
     /// Moves the calling thread into this namespace until the guard drops
     /// (setns changes only the calling thread).
     pub fn enter(&self) -> InNetns {
@@ -266,4 +273,11 @@ pub fn has_xdp_program(ns: &NetNs, iface: &str) -> bool {
     let out = ns.exec_ok(&["ip", "-d", "link", "show", "dev", iface]);
     let text = String::from_utf8_lossy(&out.stdout);
     text.contains("prog/xdp") || text.contains(" xdp")
+}
+
+/// Writes an executable shell script (a notify hook) to `path`.
+pub fn write_script(path: &std::path::Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("make the script executable");
 }

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 use vipdrift_tests::lab::{finish_probe, lab, neighbour_mac, probe, Lab, VIP4};
-use vipdrift_tests::{wait_until, NetNs, Proc};
+use vipdrift_tests::{wait_until, write_script, NetNs, Proc};
 
 /// keepalived in node B's namespace, logging to the console, with its own
 /// pid files, and a notify hook that appends "INSTANCE NAME STATE PRIO".
@@ -21,9 +21,7 @@ impl Keepalived {
     fn start(ns: &NetNs, dir: &std::path::Path) -> Keepalived {
         let log = dir.join("keepalived.transitions");
         let hook = dir.join("keepalived.notify.sh");
-        std::fs::write(&hook, format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display())).unwrap();
-        let out = std::process::Command::new("chmod").args(["755", hook.to_str().unwrap()]).output().unwrap();
-        assert!(out.status.success());
+        write_script(&hook, &format!("echo \"$@\" >> {}", log.display()));
         let config = dir.join("keepalived.conf");
         std::fs::write(
             &config,

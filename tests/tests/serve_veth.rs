@@ -61,9 +61,7 @@ fn pings(ns: &NetNs, target: &str) -> bool {
 }
 
 fn neighbour_mac(ns: &NetNs, ip: &str) -> String {
-    let out = ns.exec_ok(&["ip", "neigh", "show", ip, "dev", "c0"]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.split_whitespace().skip_while(|w| *w != "lladdr").nth(1).unwrap_or_default().to_owned()
+    ns.neighbour_mac(ip, "c0")
 }
 
 /// A TCP connection from the client to a listener in the node's namespace.

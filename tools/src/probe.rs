@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use vipdrift_vmac::checksum::checksum;
 
 /// Shortest interval between probes, in ms.
 const MIN_INTERVAL_MS: f64 = 0.1;
@@ -276,19 +277,6 @@ impl ProbeLog {
 
 // ---------------------------------------------------------------------------
 // Wire formats.
-
-/// Internet checksum (RFC 1071); 0 over data that carries a correct one.
-fn checksum(data: &[u8]) -> u16 {
-    let mut chunks = data.chunks_exact(2);
-    let mut sum: u64 = chunks.by_ref().map(|w| u64::from(u16::from_be_bytes([w[0], w[1]]))).sum();
-    if let [last] = chunks.remainder() {
-        sum += u64::from(*last) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
 
 fn be_u64(bytes: &[u8]) -> Option<u64> {
     bytes.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)

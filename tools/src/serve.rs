@@ -67,32 +67,24 @@ fn parse_vip(s: &str) -> Result<IpAddr, String> {
     }
 }
 
-fn interface_mac(iface: &str) -> Result<MacAddr, String> {
-    let path = format!("/sys/class/net/{iface}/address");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|_| format!("interface `{iface}` does not exist in this network namespace (see `ip link`)"))?;
-    text.trim().parse().map_err(|e| format!("{path}: {e}"))
-}
-
 pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
-    let own = interface_mac(&args.iface)?;
+    let stop = report::stop_on_signals()?;
+    let attach_mode = XdpAttachMode::for_bind(args.bind);
+    let steering_config = SteeringConfig { iface: args.iface.clone(), mode: attach_mode, whole_nic: args.whole_nic };
+    let mut steering = Steering::attach(&steering_config).map_err(|e| e.to_string())?;
+    // The NIC must accept frames for the virtual MAC; the kernel takes the
+    // membership back when this socket closes, however we exit.
+    let filter = NicFilter::open(&args.iface).map_err(|e| e.to_string())?;
+    let own = filter.mac().map_err(|e| format!("cannot read the MAC address of `{}`: {e}", args.iface))?;
     let mode = if args.own_mac {
         AddressMode::OwnMac(own.0)
     } else {
         AddressMode::Vmac(args.mac.map(|m| m.0).unwrap_or_else(|| vrrp_mac_v4(args.vrid)))
     };
     let answer_mac = MacAddr(mode.mac());
-    let stop = report::stop_on_signals()?;
-
-    let attach_mode = if args.bind == BindMode::Skb { XdpAttachMode::Skb } else { XdpAttachMode::Native };
-    let steering_config = SteeringConfig { iface: args.iface.clone(), mode: attach_mode, whole_nic: args.whole_nic };
-    let mut steering = Steering::attach(&steering_config).map_err(|e| e.to_string())?;
     let mut port_config = AfXdpConfig::new(&args.iface, args.queue);
     port_config.load_default_program = false;
-    port_config.bind = match (args.bind, attach_mode) {
-        (BindMode::Auto, XdpAttachMode::Native) => BindMode::Auto,
-        (bind, _) => bind,
-    };
+    port_config.bind = args.bind;
     let port = AfXdpPort::open(&port_config).map_err(|e| e.to_string())?;
     let bound = port.bound_mode();
     steering.add_socket(args.queue, port.raw_fd()).map_err(|e| e.to_string())?;
@@ -102,9 +94,6 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     for vip in &args.vips {
         steering.add_vip(*vip).map_err(|e| e.to_string())?;
     }
-    // The NIC must accept frames for the virtual MAC; the kernel takes the
-    // membership back when this socket closes, however we exit.
-    let filter = NicFilter::open(&args.iface).map_err(|e| e.to_string())?;
     if !args.own_mac {
         filter.add_unicast(answer_mac).map_err(|e| e.to_string())?;
     }

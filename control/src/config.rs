@@ -47,7 +47,7 @@ use crate::vrrp::{ChecksumForm, MAX_ADDRESSES};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,6 +63,11 @@ pub struct Config {
     /// The resolved groups in file order: one per `[[group]]`, two (IPv4 then
     /// IPv6) for a `[[group]]` with VIPs of both families.
     pub groups: Vec<GroupSpec>,
+    /// The admin API's Unix socket (`[admin] socket`).
+    pub admin_socket: PathBuf,
+    /// Where the Prometheus endpoint listens (`[metrics] listen`); `None`
+    /// without a `[metrics]` table.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Config {
@@ -285,6 +290,20 @@ struct RawFile {
     interface: Vec<Spanned<RawInterface>>,
     #[serde(default)]
     group: Vec<Spanned<RawGroup>>,
+    admin: Option<Spanned<RawAdmin>>,
+    metrics: Option<Spanned<RawMetrics>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    socket: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Field,
 }
 
 #[derive(Deserialize)]
@@ -346,6 +365,10 @@ const EXPECT_QUEUES: &str = "a non-empty array of NIC queue numbers, like [0, 1]
 const EXPECT_CORE: &str = "a CPU number 0..=65535";
 const EXPECT_CORES: &str = "an array of CPU numbers, one per queue, like [1, 2], or [] (not pinned)";
 const EXPECT_BOOL: &str = "true or false";
+const EXPECT_SOCKET: &str = "an absolute path for the admin socket, like \"/run/vipdrift/vipdrift.sock\"";
+const EXPECT_LISTEN: &str = "an IP address and port, like \"127.0.0.1:9650\" or \"[::1]:9650\"";
+/// Where the metrics endpoint listens when `[metrics]` gives no `listen`.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9650";
 const EXPECT_LINK_CHECK: &str = "an integer 1..=1000 (milliseconds)";
 const EXPECT_GROUP_NAME: &str = "1..=32 characters of A-Z, a-z, 0-9, '_', '.' and '-', like \"web\"";
 const EXPECT_GROUP_INTERFACE: &str = "the name of an [[interface]], like \"eth0\"";
@@ -383,12 +406,14 @@ fn expectation(path: &[Seg]) -> &'static str {
     });
     let element = matches!(path.last(), Some(Seg::Index(_)));
     match (last_key, element) {
-        (None, _) => "a TOML document of [[interface]] and [[group]] tables",
+        (None, _) => "a TOML document of [[interface]] and [[group]] tables, and optional [admin] and [metrics] tables",
         (Some("interface"), false) => "an array of tables: write each as [[interface]] (double brackets)",
         (Some("group"), false) => "an array of tables: write each as [[group]] (double brackets)",
         (Some("interface"), true) => "an [[interface]] table",
         (Some("group"), true) => "a [[group]] table",
         (Some("garp"), _) => EXPECT_GARP,
+        (Some("admin"), _) => "an [admin] table with `socket`",
+        (Some("metrics"), _) => "a [metrics] table with `listen`",
         (Some("unicast_peers"), false) => EXPECT_PEERS,
         (Some("unicast_peers"), true) => EXPECT_PEER,
         (Some("vips"), _) => EXPECT_VIPS,
@@ -678,7 +703,43 @@ impl Checker<'_> {
             let resolved = self.group(g, table, &interfaces, &mut names, &mut vrids, &mut vips)?;
             groups.extend(resolved);
         }
-        Ok(Config { interfaces, groups })
+        let admin_socket = self.admin(raw.admin.as_ref())?;
+        let metrics = self.metrics(raw.metrics.as_ref())?;
+        Ok(Config { interfaces, groups, admin_socket, metrics })
+    }
+
+    // --- [admin] and [metrics] ----------------------------------------------
+
+    fn admin(&self, table: Option<&Spanned<RawAdmin>>) -> Checked<PathBuf> {
+        let Some(v) = table.and_then(|t| t.get_ref().socket.as_ref()) else {
+            return Ok(PathBuf::from(crate::admin::DEFAULT_SOCKET));
+        };
+        let s = self.string(v, "admin.socket", EXPECT_SOCKET)?;
+        let path = PathBuf::from(s);
+        // sun_path holds 108 bytes with the terminating NUL.
+        if !path.is_absolute() || s.len() > 107 || path.file_name().is_none() {
+            return Err(self.cx.err(
+                v.span(),
+                "admin.socket",
+                format!("{s:?} is not an absolute file path of at most 107 bytes; expected {EXPECT_SOCKET}"),
+            ));
+        }
+        Ok(path)
+    }
+
+    fn metrics(&self, table: Option<&Spanned<RawMetrics>>) -> Checked<Option<SocketAddr>> {
+        let Some(table) = table else { return Ok(None) };
+        let Some(v) = table.get_ref().listen.as_ref() else {
+            return Ok(Some(DEFAULT_METRICS_LISTEN.parse().expect("a valid address")));
+        };
+        let s = self.string(v, "metrics.listen", EXPECT_LISTEN)?;
+        s.parse().map(Some).map_err(|_| {
+            self.cx.err(
+                v.span(),
+                "metrics.listen",
+                format!("{s:?} is not an address and port; expected {EXPECT_LISTEN}"),
+            )
+        })
     }
 
     // --- typed leaves -------------------------------------------------------
@@ -1613,5 +1674,27 @@ unicast_peers = [
         let e = load(Path::new("/nonexistent/vipdrift.toml")).unwrap_err();
         assert_eq!((e.line, e.key.as_str()), (0, ""));
         assert!(e.to_string().starts_with("/nonexistent/vipdrift.toml: cannot read"), "{e}");
+    }
+
+    #[test]
+    fn admin_and_metrics_default_and_are_checked() {
+        let plain = ok(BASE);
+        assert_eq!(plain.admin_socket, PathBuf::from(crate::admin::DEFAULT_SOCKET));
+        assert_eq!(plain.metrics, None, "no [metrics] table, no endpoint");
+
+        let text = format!("{BASE}\n[admin]\nsocket = \"/tmp/vd/a.sock\"\n\n[metrics]\n");
+        let c = ok(&text);
+        assert_eq!(c.admin_socket, PathBuf::from("/tmp/vd/a.sock"));
+        assert_eq!(c.metrics, Some(DEFAULT_METRICS_LISTEN.parse().unwrap()), "loopback by default");
+        let c = ok(&format!("{BASE}\n[metrics]\nlisten = \"[::1]:9100\"\n"));
+        assert_eq!(c.metrics, Some("[::1]:9100".parse().unwrap()));
+
+        let text = format!("{BASE}\n[admin]\nsocket = \"vipdrift.sock\"\n");
+        assert_error(&err(&text), line_of(&text, "socket ="), "admin.socket", &["not an absolute", "/run/vipdrift"]);
+        let text = format!("{BASE}\n[metrics]\nlisten = \"localhost\"\n");
+        assert_error(&err(&text), line_of(&text, "listen ="), "metrics.listen", &["\"localhost\"", "127.0.0.1:9650"]);
+        let text = format!("{BASE}\n[metrics]\nport = 1\n");
+        let e = err(&text);
+        assert!(e.message.contains("unknown key `port`") && e.key == "metrics.port", "{e}");
     }
 }

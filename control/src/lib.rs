@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod accept;
+pub mod admin;
 pub mod config;
 pub mod garp;
 pub mod group;

@@ -47,6 +47,36 @@ impl GroupConfig {
         self.primary.is_ipv4()
     }
 
+    /// Same VRID, family, address mode and interface MAC: the same group on
+    /// the wire, which a running [`VrrpGroup`] can be reconfigured into.
+    pub fn same_identity(&self, other: &GroupConfig) -> bool {
+        self.vrid == other.vrid
+            && self.ipv4() == other.ipv4()
+            && self.virtual_mac == other.virtual_mac
+            && self.interface_mac == other.interface_mac
+            && self.primary == other.primary
+    }
+
+    fn router_config(&self) -> RouterConfig {
+        RouterConfig {
+            priority: self.priority,
+            advert_interval: self.advert_interval,
+            preempt: self.preempt,
+            preempt_delay: self.preempt_delay,
+            primary: self.primary,
+        }
+    }
+
+    fn accept_rules(&self) -> AcceptRules {
+        AcceptRules {
+            vrid: self.vrid,
+            priority: self.priority,
+            own_addresses: vec![self.primary],
+            unicast_peers: self.unicast_peers.iter().map(|(ip, _)| *ip).collect(),
+            ipv4: self.ipv4(),
+        }
+    }
+
     /// The MAC the group's VIPs live on and its adverts leave from.
     pub fn mac(&self) -> [u8; 6] {
         match (self.virtual_mac, self.ipv4()) {
@@ -119,36 +149,85 @@ pub struct VrrpGroup {
     /// adverts crossing) counts and re-announces once.
     last_split_brain: Option<Time>,
     last_heard: Option<Time>,
+    /// The source and priority of the last accepted advert from a master.
+    master_heard: Option<(IpAddr, u8)>,
 }
 
 impl VrrpGroup {
     /// A group in Initialize.
     pub fn new(config: GroupConfig) -> VrrpGroup {
-        let router = VirtualRouter::new(RouterConfig {
-            priority: config.priority,
-            advert_interval: config.advert_interval,
-            preempt: config.preempt,
-            preempt_delay: config.preempt_delay,
-            primary: config.primary,
-        });
-        let rules = AcceptRules {
-            vrid: config.vrid,
-            priority: config.priority,
-            own_addresses: vec![config.primary],
-            unicast_peers: config.unicast_peers.iter().map(|(ip, _)| *ip).collect(),
-            ipv4: config.ipv4(),
-        };
-        let garp = GarpScheduler::new(config.garp);
         VrrpGroup {
+            router: VirtualRouter::new(config.router_config()),
+            rules: config.accept_rules(),
+            garp: GarpScheduler::new(config.garp),
             config,
-            router,
-            rules,
-            garp,
             counters: GroupCounters::default(),
             ip_id: 0,
             last_split_brain: None,
             last_heard: None,
+            master_heard: None,
         }
+    }
+
+    /// Who is master: this node (`true`) with its priority, or the sender of
+    /// the adverts this backup follows; `None` when unknown (a master just
+    /// resigned, nothing heard yet, or not running).
+    pub fn master(&self) -> Option<(IpAddr, u8, bool)> {
+        match self.router.state() {
+            State::Master => Some((self.config.primary, self.config.priority, true)),
+            State::Backup => self.master_heard.map(|(ip, priority)| (ip, priority, false)),
+            State::Initialize | State::Fault => None,
+        }
+    }
+
+    /// In maintenance.
+    pub fn maintenance(&self) -> bool {
+        self.router.maintenance()
+    }
+
+    /// Maintenance on: a master resigns (a priority-0 advert, so the best
+    /// backup takes over after its skew time) and the group stays backup
+    /// until maintenance is off. The caller decides when to stop answering
+    /// for the VIPs: [`Output::Own`]`(false)` comes at once, as for any
+    /// master that steps down.
+    pub fn set_maintenance(&mut self, now: Time, on: bool, out: &mut Vec<Output>) {
+        let mut actions = Vec::new();
+        self.router.set_maintenance(now, on, &mut actions);
+        self.apply(now, actions, out);
+    }
+
+    /// Applies a new configuration to the running group, keeping its state.
+    /// The group's identity must not change (VRID, family, address mode and
+    /// MACs: such a change is a different group). A master advertises new
+    /// values at once and announces its VIPs again when they changed.
+    pub fn reconfigure(&mut self, now: Time, config: GroupConfig, out: &mut Vec<Output>) {
+        debug_assert!(self.config.same_identity(&config), "a reconfigured group keeps its identity");
+        let vips_changed = config.vips != self.config.vips;
+        if config.garp != self.config.garp {
+            self.garp = GarpScheduler::new(config.garp);
+        }
+        self.rules = config.accept_rules();
+        let router_config = config.router_config();
+        self.config = config;
+        let mut actions = Vec::new();
+        self.router.reconfigure(now, router_config, &mut actions);
+        let advertised = actions.iter().any(|a| matches!(a, Action::SendAdvert { .. }));
+        self.apply(now, actions, out);
+        if vips_changed && self.router.state() == State::Master {
+            if !advertised {
+                self.advertise(self.config.priority, out);
+            }
+            self.garp.start(now);
+            if self.garp.handle_timeout(now) {
+                self.announce(out);
+            }
+        }
+    }
+
+    /// Sets the priority (1..=254) until the next reconfiguration; see [`VrrpGroup::reconfigure`].
+    pub fn set_priority(&mut self, now: Time, priority: u8, out: &mut Vec<Output>) {
+        let config = GroupConfig { priority, ..self.config.clone() };
+        self.reconfigure(now, config, out);
     }
 
     /// Current state.
@@ -234,6 +313,7 @@ impl VrrpGroup {
         };
         self.counters.adverts_received += 1;
         self.last_heard = Some(now);
+        self.master_heard = (heard.priority != 0).then_some((heard.source, heard.priority));
         match received.checksum_form {
             ChecksumForm::PseudoHeader => self.counters.pseudo_header_checksums += 1,
             ChecksumForm::MessageOnly => self.counters.message_only_checksums += 1,

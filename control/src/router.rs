@@ -61,6 +61,8 @@ pub enum Reason {
     LinkDown,
     /// The interface's carrier returned.
     LinkUp,
+    /// An operator put the group in maintenance: a master hands over.
+    Maintenance,
 }
 
 impl Reason {
@@ -74,6 +76,7 @@ impl Reason {
             Reason::Shutdown => "shutdown",
             Reason::LinkDown => "link_down",
             Reason::LinkUp => "link_up",
+            Reason::Maintenance => "maintenance",
         }
     }
 }
@@ -159,6 +162,8 @@ pub struct VirtualRouter {
     /// Set when a lower-priority master is first heard while a preempt delay
     /// applies: preemption waits until then.
     preempt_at: Option<Time>,
+    /// In maintenance: never master, the master-down timer never runs.
+    maintenance: bool,
 }
 
 /// Centiseconds on the wire → a duration.
@@ -181,6 +186,49 @@ impl VirtualRouter {
             master_adver_interval: interval,
             timers: [None; 2],
             preempt_at: None,
+            maintenance: false,
+        }
+    }
+
+    /// In maintenance (see [`VirtualRouter::set_maintenance`]).
+    pub fn maintenance(&self) -> bool {
+        self.maintenance
+    }
+
+    /// Maintenance on: a master resigns as at shutdown (a priority-0 advert,
+    /// so a backup takes over after its skew time) but stays a backup, and no
+    /// backup in maintenance ever takes over. Off: a backup starts its
+    /// master-down timer again and the election proceeds as usual (with
+    /// preempt, a higher priority takes the group back).
+    pub fn set_maintenance(&mut self, now: Time, on: bool, actions: &mut Vec<Action>) {
+        if self.maintenance == on {
+            return;
+        }
+        self.maintenance = on;
+        match (self.state, on) {
+            (State::Master, true) => {
+                actions.push(Action::SendAdvert { priority: 0 });
+                self.become_backup(now, Reason::Maintenance, actions);
+            }
+            (State::Backup, true) => self.set(Timer::MasterDown, None),
+            (State::Backup, false) => self.set(Timer::MasterDown, Some(now.after(self.master_down_interval()))),
+            _ => {}
+        }
+    }
+
+    /// Replaces the configuration of a running router (a reload, or a new
+    /// priority), keeping its state. A master advertises the new values at
+    /// once, so backups weigh a changed priority without waiting an interval.
+    /// An address owner (255) keeps that role; changing it takes a restart of the group.
+    pub fn reconfigure(&mut self, now: Time, config: RouterConfig, actions: &mut Vec<Action>) {
+        if config == self.config {
+            return;
+        }
+        self.config = config;
+        self.preempt_at = None;
+        if self.state == State::Master {
+            actions.push(Action::SendAdvert { priority: self.config.priority });
+            self.set(Timer::Adver, Some(now.after(self.config.advert_interval)));
         }
     }
 
@@ -233,7 +281,8 @@ impl VirtualRouter {
 
     fn become_backup(&mut self, now: Time, reason: Reason, actions: &mut Vec<Action>) {
         self.set(Timer::Adver, None);
-        self.set(Timer::MasterDown, Some(now.after(self.master_down_interval())));
+        let master_down = (!self.maintenance).then(|| now.after(self.master_down_interval()));
+        self.set(Timer::MasterDown, master_down);
         self.transition(State::Backup, reason, actions);
     }
 
@@ -268,7 +317,7 @@ impl VirtualRouter {
     }
 
     fn start(&mut self, now: Time, as_owner: Reason, as_backup: Reason, actions: &mut Vec<Action>) {
-        if self.config.priority == 255 {
+        if self.config.priority == 255 && !self.maintenance {
             self.become_master(now, as_owner, actions);
         } else {
             // RFC 9568 §6.4.1: "Set Master_Adver_Interval to Advertisement_Interval".
@@ -278,6 +327,10 @@ impl VirtualRouter {
     }
 
     fn backup_heard(&mut self, now: Time, advert: HeardAdvert) {
+        if self.maintenance {
+            // Whatever the master says, this router does not take over.
+            return;
+        }
         // RFC 9568 §6.4.2: "If the Priority in the ADVERTISEMENT is zero,
         // then: Set the Master_Down_Timer to Skew_Time".
         if advert.priority == 0 {
@@ -478,6 +531,76 @@ mod tests {
         r.handle(Time(50 * MS), fast, &mut actions);
         assert_eq!(r.master_down_interval(), Duration::from_micros(300_000 + 60_937));
         assert_eq!(r.poll_timeout(), Some(Time(50 * MS + 360_937)));
+    }
+
+    #[test]
+    fn in_maintenance_a_master_resigns_and_nothing_makes_it_master_until_off() {
+        use Action::*;
+        let mut r = router_in(State::Master);
+        let mut actions = Vec::new();
+        r.set_maintenance(Time(0), true, &mut actions);
+        assert_eq!(
+            actions,
+            vec![
+                SendAdvert { priority: 0 },
+                Transition { from: State::Master, to: State::Backup, reason: Reason::Maintenance }
+            ]
+        );
+        assert_eq!(r.poll_timeout(), None, "no master-down timer in maintenance");
+        actions.clear();
+        // Silence, a resigning master, a lower one, link flaps: still backup.
+        r.handle(Time(10 * MS), heard(0, "198.51.100.3"), &mut actions);
+        r.handle(Time(20 * MS), heard(1, "198.51.100.3"), &mut actions);
+        r.handle_timeout(Time(60_000 * MS), &mut actions);
+        r.handle(Time(60_001 * MS), Event::LinkDown, &mut actions);
+        r.handle(Time(60_002 * MS), Event::LinkUp, &mut actions);
+        assert_eq!(r.state(), State::Backup);
+        assert_eq!(r.poll_timeout(), None);
+        assert!(!actions.iter().any(|a| matches!(a, SendAdvert { .. })), "{actions:?}");
+        // Off: the master-down timer runs again, and with nobody heard it takes over.
+        actions.clear();
+        r.set_maintenance(Time(70_000 * MS), false, &mut actions);
+        assert!(actions.is_empty());
+        let due = r.poll_timeout().expect("master-down timer");
+        assert_eq!(due, Time(70_000 * MS).after(r.master_down_interval()));
+        r.handle_timeout(due, &mut actions);
+        assert_eq!(r.state(), State::Master);
+    }
+
+    #[test]
+    fn the_owner_in_maintenance_starts_as_backup() {
+        let mut r = VirtualRouter::new(config(255, 1000));
+        let mut actions = Vec::new();
+        r.set_maintenance(Time(0), true, &mut actions);
+        r.handle(Time(0), Event::Startup, &mut actions);
+        assert_eq!(r.state(), State::Backup);
+        assert_eq!(r.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_master_advertises_a_new_priority_at_once_and_a_backup_weighs_it_next_advert() {
+        let mut r = router_in(State::Master);
+        let mut actions = Vec::new();
+        r.reconfigure(Time(5 * MS), RouterConfig { priority: 50, ..r.config().clone() }, &mut actions);
+        assert_eq!(actions, vec![Action::SendAdvert { priority: 50 }]);
+        assert_eq!(r.poll_timeout(), Some(Time(5 * MS).after(r.config().advert_interval)));
+        actions.clear();
+        r.reconfigure(Time(6 * MS), r.config().clone(), &mut actions);
+        assert!(actions.is_empty(), "the same configuration changes nothing");
+        // Now outranked by a priority-100 master from a lower address.
+        r.handle(Time(7 * MS), heard(100, "198.51.100.1"), &mut actions);
+        assert_eq!(r.state(), State::Backup);
+
+        // A backup raised above the master stops following it (preempt) and takes over.
+        let mut b = router_in(State::Backup);
+        b.reconfigure(Time(0), RouterConfig { priority: 250, ..b.config().clone() }, &mut actions);
+        let mut t = 0;
+        while b.state() == State::Backup && t < 500 {
+            t += 1;
+            b.handle(Time(t * 10 * MS), heard(200, "198.51.100.3"), &mut actions);
+            b.handle_timeout(Time(t * 10 * MS), &mut actions);
+        }
+        assert_eq!(b.state(), State::Master, "preempted the lower master");
     }
 
     #[test]

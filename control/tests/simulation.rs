@@ -227,3 +227,61 @@ fn when_the_winner_hears_the_loser_it_announces_again() {
     assert_eq!(lan.nodes[0].counters().split_brains - episodes_before, 1, "heard the lower master, once");
     assert!(lan.log.first_garp_after[&0].len() > garps_before, "and announced again");
 }
+
+#[test]
+fn maintenance_hands_the_group_over_and_keeps_it_away_until_off() {
+    let mut lan = Lan::new(vec![node(200, 11, 10), node(100, 12, 10)], Duration::from_micros(100));
+    lan.start_all();
+    lan.run_until(Time(300 * MS));
+    let mut out = Vec::new();
+    lan.nodes[0].set_maintenance(lan.now, true, &mut out);
+    let on_at = lan.now.0;
+    assert!(out.contains(&Output::Own(false)), "the resigning master lets go: {out:?}");
+    lan.emit(0, out);
+    lan.run_until(Time(310 * MS));
+    let (at, who, _, to) = *lan.log.transitions.last().unwrap();
+    assert_eq!((who, to), (1, State::Master), "the backup took over");
+    // Skew_Time at priority 100, 10 ms: 6.09 ms, plus the wire.
+    assert!(at - on_at <= 6_094 + 100, "after skew time, not a master-down interval: {} µs", at - on_at);
+    lan.run_until(Time(2000 * MS));
+    assert_eq!(lan.states(), vec![State::Backup, State::Master], "higher priority, preempt, but in maintenance");
+    assert!(lan.nodes[0].maintenance());
+    assert_eq!(lan.nodes[0].master(), Some(("198.51.100.12".parse().unwrap(), 100, false)));
+    assert_eq!(lan.nodes[1].master(), Some(("198.51.100.12".parse().unwrap(), 100, true)));
+
+    let mut out = Vec::new();
+    lan.nodes[0].set_maintenance(lan.now, false, &mut out);
+    lan.emit(0, out);
+    lan.run_until(Time(2100 * MS));
+    assert_eq!(lan.states(), vec![State::Master, State::Backup], "off: preempt takes it back");
+}
+
+#[test]
+fn a_lowered_priority_lets_the_backup_preempt_and_new_vips_are_announced() {
+    let mut lan = Lan::new(vec![node(200, 11, 10), node(100, 12, 10)], Duration::from_micros(100));
+    lan.start_all();
+    lan.run_until(Time(300 * MS));
+
+    // A VIP added to the running master: it advertises the new list and announces at once.
+    let mut config = lan.nodes[0].config().clone();
+    config.vips.push("198.51.100.101".parse().unwrap());
+    let mut out = Vec::new();
+    lan.nodes[0].reconfigure(lan.now, config, &mut out);
+    let garps: Vec<&Vec<u8>> =
+        out.iter().filter_map(|o| if let Output::Frame(f) = o { Some(f) } else { None }).collect();
+    let announced = |ip: [u8; 4]| garps.iter().any(|f| f[12..14] == [0x08, 0x06] && f[28..32] == ip);
+    assert!(announced([198, 51, 100, 100]) && announced([198, 51, 100, 101]), "both VIPs announced");
+    lan.emit(0, out);
+    lan.run_until(Time(400 * MS));
+    assert_eq!(lan.states(), vec![State::Master, State::Backup], "nothing else changed");
+
+    let mut out = Vec::new();
+    lan.nodes[0].set_priority(lan.now, 50, &mut out);
+    let changed_at = lan.now.0;
+    lan.emit(0, out);
+    lan.run_until(Time(500 * MS));
+    assert_eq!(lan.states(), vec![State::Backup, State::Master], "the backup now outranks it and preempts");
+    let (at, who, _, _) = *lan.log.transitions.iter().find(|t| t.0 > changed_at && t.1 == 1).unwrap();
+    assert_eq!(who, 1);
+    assert!(at - changed_at <= 37 * MS, "within a master-down interval: {} µs", at - changed_at);
+}

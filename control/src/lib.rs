@@ -12,8 +12,10 @@
 pub mod accept;
 pub mod admin;
 pub mod config;
+mod endpoint;
 pub mod garp;
 pub mod group;
+pub mod metrics;
 mod notify;
 mod responder;
 pub mod router;

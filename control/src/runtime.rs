@@ -14,24 +14,33 @@
 //! traffic reaches its responder and is dropped and counted there rather
 //! than leaking to the kernel, and a takeover costs no syscall before the
 //! first GARP: ownership is one flag per worker.
+//!
+//! The same poll serves the admin API's Unix socket and the metrics endpoint
+//! (see [`crate::admin`]); requests are answered between timer and frame
+//! work, never while a client is waited on. A reload (SIGHUP or the admin
+//! API) changes groups in place: unchanged groups are not touched, changed
+//! ones keep their state, added ones start as backups, removed ones resign.
 
-use crate::config::{Config, GroupSpec, Idle, InterfaceConfig};
+use crate::admin::{self, Applied, Reply, Request};
+use crate::config::{self, Config, ConfigError, GroupSpec, Idle, InterfaceConfig};
+use crate::endpoint::{Endpoints, Incoming};
 use crate::group::{GroupCounters, Output, VrrpGroup};
 use crate::notify::Notifier;
 use crate::router::{Reason, State, Time};
 use crate::{Responder, ResponderCommand, ResponderStats};
 use crossbeam_channel::{Receiver, TrySendError};
 use mio::{Events, Poll, Token, Waker};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vipdrift_engine::{
-    AfXdpConfig, AfXdpPort, BoundMode, ControlFrame, ControlSender, Counters, IdlePolicy, MacAddr, NicFilter, Port,
-    Steering, SteeringConfig, Worker, WorkerCommand, WorkerConfig, WorkerHandle, XdpAttachMode, VRRP_V4_GROUP_MAC,
-    VRRP_V6_GROUP_MAC,
+    AfXdpConfig, AfXdpPort, BoundMode, ControlFrame, ControlSender, Counters, DropReason, IdlePolicy, MacAddr,
+    NicFilter, Port, Rates, StatsSnapshot, Steering, SteeringConfig, Worker, WorkerCommand, WorkerConfig, WorkerHandle,
+    XdpAttachMode, VRRP_V4_GROUP_MAC, VRRP_V6_GROUP_MAC,
 };
 use vipdrift_vmac::{AddressMode, Group};
 
@@ -46,6 +55,8 @@ const DRAIN_ON_STOP: Duration = Duration::from_millis(30);
 const HANDOVER_MARGIN: Duration = Duration::from_millis(20);
 /// The longest a stopping master waits for its successor (long advert intervals).
 const MAX_HANDOVER: Duration = Duration::from_secs(3);
+/// How often queue rates are sampled (and idle admin connections expired).
+const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +72,12 @@ pub enum RuntimeError {
     /// A thread or the poller could not be created.
     #[error("{0}")]
     Io(String),
+    /// The configuration file is invalid.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The admin socket or the metrics endpoint could not be opened.
+    #[error("{0}")]
+    Endpoint(String),
 }
 
 fn iface_error(iface: &str, message: impl ToString) -> RuntimeError {
@@ -92,24 +109,34 @@ pub struct TransitionEvent {
 }
 
 impl TransitionEvent {
-    /// The event as one JSON object.
-    pub fn to_json(&self) -> serde_json::Value {
-        let at = self.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
-        serde_json::json!({
-            "event": "transition",
-            "time": at,
-            "group": self.group,
-            "vrid": self.vrid,
-            "family": if self.ipv4 { "ipv4" } else { "ipv6" },
-            "from": self.from.name(),
-            "to": self.to.name(),
-            "reason": self.reason.name(),
-            "elapsed_ms": self.elapsed.as_secs_f64() * 1e3,
-        })
+    fn status(&self) -> admin::TransitionStatus {
+        admin::TransitionStatus {
+            from: self.from.name().to_owned(),
+            to: self.to.name().to_owned(),
+            reason: self.reason.name().to_owned(),
+            time: unix_seconds(self.at),
+            elapsed_ms: self.elapsed.as_secs_f64() * 1e3,
+        }
+    }
+
+    fn family(&self) -> &'static str {
+        family_name(self.ipv4)
     }
 }
 
-/// Something the daemon reports while it runs.
+fn unix_seconds(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+}
+
+fn family_name(ipv4: bool) -> &'static str {
+    if ipv4 {
+        "ipv4"
+    } else {
+        "ipv6"
+    }
+}
+
+/// Something the daemon reports while it runs (each is also logged).
 #[derive(Clone, Debug, PartialEq)]
 pub enum DaemonEvent {
     /// A group changed state.
@@ -130,25 +157,60 @@ pub enum DaemonEvent {
         /// Why.
         error: String,
     },
+    /// The configuration was re-read.
+    Reloaded {
+        /// What changed, one line per change.
+        changes: Vec<String>,
+    },
+    /// A new configuration was refused; the running one stays.
+    ReloadRefused {
+        /// Why.
+        error: String,
+    },
 }
 
 impl DaemonEvent {
-    /// The event as one JSON object.
-    pub fn to_json(&self) -> serde_json::Value {
+    /// Logs the event through `tracing`, with its facts as fields.
+    fn log(&self) {
         match self {
-            DaemonEvent::Transition(t) => t.to_json(),
-            DaemonEvent::Link { iface, up } => serde_json::json!({
-                "event": "link",
-                "time": SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64(),
-                "iface": iface,
-                "up": up,
-            }),
-            DaemonEvent::NotifyFailed { group, program, error } => serde_json::json!({
-                "event": "notify_failed",
-                "group": group,
-                "program": program.display().to_string(),
-                "error": error,
-            }),
+            DaemonEvent::Transition(t) => tracing::info!(
+                event = "transition",
+                group = %t.group,
+                vrid = t.vrid,
+                family = t.family(),
+                from = t.from.name(),
+                to = t.to.name(),
+                reason = t.reason.name(),
+                elapsed_ms = t.elapsed.as_secs_f64() * 1e3,
+                "{} ({}) {} -> {}: {}",
+                t.group,
+                t.family(),
+                t.from.name(),
+                t.to.name(),
+                t.reason.name()
+            ),
+            DaemonEvent::Link { iface, up: true } => {
+                tracing::info!(event = "link", iface = %iface, up = true, "{iface}: link up")
+            }
+            DaemonEvent::Link { iface, up: false } => {
+                tracing::warn!(event = "link", iface = %iface, up = false, "{iface}: link down")
+            }
+            DaemonEvent::NotifyFailed { group, program, error } => tracing::warn!(
+                event = "notify_failed",
+                group = %group,
+                program = %program.display(),
+                error = %error,
+                "notify hook for {group} could not run: {error}"
+            ),
+            DaemonEvent::Reloaded { changes } => {
+                tracing::info!(event = "reload", ok = true, changes = %changes.join("; "), "configuration reloaded")
+            }
+            DaemonEvent::ReloadRefused { error } => tracing::error!(
+                event = "reload",
+                ok = false,
+                error = %error,
+                "new configuration refused, the running one stays: {error}"
+            ),
         }
     }
 }
@@ -196,6 +258,15 @@ pub struct RunReport {
     pub inject_failures: u64,
 }
 
+/// What another thread (a signal handler) asks of a running daemon.
+#[derive(Debug, Default)]
+pub struct RunControl {
+    /// Stop gracefully.
+    pub stop: Arc<AtomicBool>,
+    /// Re-read the configuration file (cleared when seen).
+    pub reload: Arc<AtomicBool>,
+}
+
 /// A worker thread; stopped and joined when dropped.
 struct RunningWorker {
     queue: u32,
@@ -203,6 +274,8 @@ struct RunningWorker {
     handle: WorkerHandle<ResponderCommand>,
     answers: Arc<ResponderStats>,
     thread: Option<JoinHandle<Worker<AfXdpPort, Responder>>>,
+    last_sample: StatsSnapshot,
+    rates: Rates,
 }
 
 impl RunningWorker {
@@ -210,6 +283,11 @@ impl RunningWorker {
     fn join(&mut self) -> Option<u32> {
         let thread = self.thread.take()?;
         Some(thread.join().map(|mut w| w.ports_mut()[0].frames_held()).unwrap_or(0))
+    }
+
+    fn command(&self, command: ResponderCommand) {
+        // Group changes must not be lost: wait for room rather than drop them.
+        let _ = self.handle.commands.send(WorkerCommand::Handler(command));
     }
 }
 
@@ -224,15 +302,88 @@ impl Drop for RunningWorker {
 /// is detached, then the NIC filters go.
 struct Interface {
     workers: Vec<RunningWorker>,
-    _steering: Steering,
+    steering: Steering,
     filter: NicFilter,
-    name: String,
+    config: InterfaceConfig,
+    mac: MacAddr,
     inbox: Vec<Receiver<ControlFrame>>,
-    link_check: Duration,
     next_link_check: Time,
     link_up: bool,
     /// When the link was last seen in its current state... before it changed.
     last_seen_unchanged: Time,
+}
+
+impl Interface {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn error(&self, message: impl ToString) -> RuntimeError {
+        iface_error(self.name(), message)
+    }
+
+    /// Prepares the steering map and NIC filters for a group and builds it:
+    /// its state machine and the responder's view of it.
+    fn install(&mut self, spec: &GroupSpec, id: u32) -> Result<(VrrpGroup, Group), RuntimeError> {
+        let Some(primary) = self.config.primary(spec.family) else {
+            return Err(self.error(format!("group `{}` needs the interface's {} address", spec.name, spec.family)));
+        };
+        let group = VrrpGroup::new(spec.group_config(primary, self.mac.0));
+        let mode =
+            if spec.virtual_mac { AddressMode::Vmac(group.config().mac()) } else { AddressMode::OwnMac(self.mac.0) };
+        if spec.virtual_mac {
+            let vmac = MacAddr(mode.mac());
+            self.filter.add_unicast(vmac).map_err(|e| self.error(e))?;
+            self.steering.add_vmac(vmac).map_err(|e| self.error(e))?;
+        }
+        self.steer_vips(spec.vips.iter().map(|(ip, _)| *ip))?;
+        let multicast = if spec.ipv4 { VRRP_V4_GROUP_MAC } else { VRRP_V6_GROUP_MAC };
+        self.filter.add_multicast(multicast).map_err(|e| self.error(e))?;
+        let vips = spec.vips.iter().map(|(ip, _)| *ip).collect();
+        Ok((group, Group { id, mode, vips, owned: false }))
+    }
+
+    fn steer_vips(&mut self, vips: impl IntoIterator<Item = IpAddr>) -> Result<(), RuntimeError> {
+        for vip in vips {
+            self.steering.add_vip(vip).map_err(|e| self.error(e))?;
+            if let IpAddr::V6(v6) = vip {
+                // Neighbour solicitations go to the VIP's solicited-node
+                // group; no kernel socket joins it for us.
+                let o = v6.octets();
+                let solicited = MacAddr([0x33, 0x33, 0xff, o[13], o[14], o[15]]);
+                self.filter.add_multicast(solicited).map_err(|e| self.error(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops steering what only a removed group used. (Multicast and
+    /// unicast filter entries stay until the daemon stops: they only let
+    /// frames through to the steering program, which now passes them on.)
+    fn unsteer(&mut self, vips: &[IpAddr], vmac: Option<MacAddr>) -> Result<(), RuntimeError> {
+        for vip in vips {
+            self.steering.remove_vip(*vip).map_err(|e| self.error(e))?;
+        }
+        if let Some(vmac) = vmac {
+            self.steering.remove_vmac(vmac).map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    fn command_all(&self, command: ResponderCommand) {
+        for worker in &self.workers {
+            worker.command(command.clone());
+        }
+    }
+}
+
+/// A stepped-down master that keeps answering for its VIPs until its
+/// successor speaks, so clients lose nothing while the backup waits out its
+/// skew time.
+#[derive(Clone, Copy, Debug)]
+struct HandOver {
+    since: Time,
+    deadline: Time,
 }
 
 struct Member {
@@ -241,6 +392,52 @@ struct Member {
     id: u32,
     group: VrrpGroup,
     started: Time,
+    owned: bool,
+    state_since: Time,
+    last_transition: Option<TransitionEvent>,
+    handing_over: Option<HandOver>,
+}
+
+impl Member {
+    fn new(spec: GroupSpec, iface: usize, id: u32, group: VrrpGroup) -> Member {
+        Member {
+            spec,
+            iface,
+            id,
+            group,
+            started: Time(0),
+            owned: false,
+            state_since: Time(0),
+            last_transition: None,
+            handing_over: None,
+        }
+    }
+
+    fn key(&self) -> (&str, bool) {
+        (&self.spec.name, self.spec.ipv4)
+    }
+
+    fn label(&self) -> String {
+        format!("{} ({})", self.spec.name, family_name(self.spec.ipv4))
+    }
+
+    fn vmac(&self) -> Option<MacAddr> {
+        self.spec.virtual_mac.then(|| MacAddr(self.group.config().mac()))
+    }
+
+    fn vips(&self) -> Vec<IpAddr> {
+        self.spec.vips.iter().map(|(ip, _)| *ip).collect()
+    }
+
+    fn service_group(&self) -> Group {
+        let config = self.group.config();
+        let mode = if config.virtual_mac {
+            AddressMode::Vmac(config.mac())
+        } else {
+            AddressMode::OwnMac(config.interface_mac)
+        };
+        Group { id: self.id, mode, vips: self.vips(), owned: self.owned }
+    }
 }
 
 /// The daemon, with its interfaces prepared and its workers running.
@@ -251,6 +448,14 @@ pub struct Daemon {
     origin: Instant,
     notifier: Notifier,
     inject_failures: u64,
+    config: Config,
+    config_path: Option<PathBuf>,
+    endpoints: Endpoints,
+    next_group_id: u32,
+    next_sample: Time,
+    reloads: u64,
+    reload_failures: u64,
+    last_reload_error: Option<String>,
 }
 
 fn idle_policy(idle: Idle) -> IdlePolicy {
@@ -262,31 +467,52 @@ fn idle_policy(idle: Idle) -> IdlePolicy {
 }
 
 impl Daemon {
-    /// Prepares every interface (steering program, NIC filters, AF_XDP
-    /// sockets), starts the workers and the groups. On any error everything
-    /// already prepared is undone and nothing runs.
+    /// Loads the configuration file and starts from it; a reload re-reads it.
+    pub fn start_from_file(path: &Path) -> Result<Daemon, RuntimeError> {
+        let config = config::load(path)?;
+        let mut daemon = Daemon::start(&config)?;
+        daemon.config_path = Some(path.to_owned());
+        Ok(daemon)
+    }
+
+    /// Opens the admin socket (and the metrics endpoint), prepares every
+    /// interface (steering program, NIC filters, AF_XDP sockets), starts the
+    /// workers and the groups. On any error everything already prepared is
+    /// undone and nothing runs. Without a configuration file to re-read
+    /// (see [`Daemon::start_from_file`]) a reload is refused.
     pub fn start(config: &Config) -> Result<Daemon, RuntimeError> {
         let poll = Poll::new().map_err(|e| RuntimeError::Io(format!("cannot create the poller: {e}")))?;
         let waker = Arc::new(
             Waker::new(poll.registry(), WAKER)
                 .map_err(|e| RuntimeError::Io(format!("cannot create the waker: {e}")))?,
         );
+        let endpoints =
+            Endpoints::open(poll.registry(), &config.admin_socket, config.metrics).map_err(RuntimeError::Endpoint)?;
         let origin = Instant::now();
         let notifier =
             Notifier::start().map_err(|e| RuntimeError::Io(format!("cannot start the notify hook runner: {e}")))?;
-        let mut daemon =
-            Daemon { interfaces: Vec::new(), members: Vec::new(), poll, origin, notifier, inject_failures: 0 };
+        let mut daemon = Daemon {
+            interfaces: Vec::new(),
+            members: Vec::new(),
+            poll,
+            origin,
+            notifier,
+            inject_failures: 0,
+            config: config.clone(),
+            config_path: None,
+            endpoints,
+            next_group_id: 0,
+            next_sample: Time(0),
+            reloads: 0,
+            reload_failures: 0,
+            last_reload_error: None,
+        };
         for (index, interface) in config.interfaces.iter().enumerate() {
-            let groups: Vec<(u32, &GroupSpec)> =
-                (0..).zip(&config.groups).filter(|(_, g)| g.interface == interface.name).collect();
-            match open_interface(interface, &groups, index, &waker) {
-                Ok((iface, members)) => {
-                    daemon.interfaces.push(iface);
-                    daemon.members.extend(members);
-                }
-                // Dropping the daemon stops what was started.
-                Err(e) => return Err(e),
-            }
+            let groups: Vec<&GroupSpec> = config.groups.iter().filter(|g| g.interface == interface.name).collect();
+            // On error, dropping the daemon stops what was started.
+            let (iface, members) = open_interface(interface, &groups, index, &mut daemon.next_group_id, &waker)?;
+            daemon.interfaces.push(iface);
+            daemon.members.extend(members);
         }
         Ok(daemon)
     }
@@ -295,23 +521,35 @@ impl Daemon {
         Time(self.origin.elapsed().as_micros() as u64)
     }
 
-    /// Runs the control loop until `stop` is set, then stops gracefully:
-    /// every master sends a priority-0 advert, the workers drain and stop,
-    /// the XDP program is detached and the NIC filters dropped.
-    pub fn run(mut self, stop: &AtomicBool, mut report: impl FnMut(&DaemonEvent)) -> RunReport {
+    /// The admin socket's path.
+    pub fn admin_socket(&self) -> &Path {
+        self.endpoints.admin_path()
+    }
+
+    /// Where the metrics endpoint listens, if it does.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.endpoints.metrics_address()
+    }
+
+    /// Runs the control loop until `control.stop` is set, then stops
+    /// gracefully: every master sends a priority-0 advert and keeps its VIPs
+    /// until its successor speaks, the workers drain and stop, the XDP
+    /// program is detached and the NIC filters dropped. Every event is
+    /// logged through `tracing` and passed to `report`.
+    pub fn run(mut self, control: &RunControl, mut report: impl FnMut(&DaemonEvent)) -> RunReport {
+        let mut report = |event: &DaemonEvent| {
+            event.log();
+            report(event);
+        };
         let mut out = Vec::new();
         let now = self.now();
+        self.next_sample = now.after(RATE_WINDOW);
         for m in 0..self.members.len() {
-            self.members[m].started = now;
-            self.members[m].group.start(now, &mut out);
-            self.dispatch(m, now, &mut out, &mut report);
-            if !self.interfaces[self.members[m].iface].link_up {
-                self.members[m].group.link_down(now, &mut out);
-                self.dispatch(m, now, &mut out, &mut report);
-            }
+            self.start_member(m, now, &mut out, &mut report);
         }
-        let mut events = Events::with_capacity(16);
-        while !stop.load(Ordering::Relaxed) {
+        let mut events = Events::with_capacity(64);
+        let mut incoming = Vec::new();
+        while !control.stop.load(Ordering::Relaxed) {
             let now = self.now();
             let deadline = self.next_deadline();
             let sleep = Duration::from_micros(deadline.0.saturating_sub(now.0)).min(MAX_SLEEP);
@@ -319,6 +557,9 @@ impl Daemon {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     std::thread::sleep(Duration::from_millis(1));
                 }
+            }
+            for event in events.iter().filter(|e| e.token() != WAKER) {
+                self.endpoints.handle(self.poll.registry(), event, &mut incoming);
             }
             let now = self.now();
             self.receive(now, &mut out, &mut report);
@@ -328,6 +569,19 @@ impl Daemon {
                     self.members[m].group.handle_timeout(now, &mut out);
                     self.dispatch(m, now, &mut out, &mut report);
                 }
+            }
+            self.finish_handovers(now);
+            if control.reload.swap(false, Ordering::Relaxed) {
+                // The outcome is logged and reported; nobody waits for a reply.
+                let _ = self.reload(now, &mut out, &mut report);
+            }
+            for (token, request) in incoming.drain(..) {
+                self.answer(token, request, now, &mut out, &mut report);
+            }
+            if now >= self.next_sample {
+                self.next_sample = now.after(RATE_WINDOW);
+                self.sample_rates();
+                self.endpoints.expire(self.poll.registry(), Instant::now());
             }
         }
         let final_states: Vec<State> = self.members.iter().map(|m| m.group.state()).collect();
@@ -353,60 +607,70 @@ impl Daemon {
         RunReport { groups, queues, inject_failures: self.inject_failures }
     }
 
+    fn start_member(&mut self, m: usize, now: Time, out: &mut Vec<Output>, report: &mut impl FnMut(&DaemonEvent)) {
+        self.members[m].started = now;
+        self.members[m].state_since = now;
+        self.members[m].group.start(now, out);
+        self.dispatch(m, now, out, report);
+        if !self.interfaces[self.members[m].iface].link_up {
+            self.members[m].group.link_down(now, out);
+            self.dispatch(m, now, out, report);
+        }
+    }
+
     /// Graceful stop: every group shuts down (a master sends its priority-0
-    /// advert), but a master keeps answering for its VIPs until the new
-    /// master speaks (or a master-down interval passes, if none does), so
-    /// clients lose nothing while the backup waits out its skew time.
+    /// advert) and every master hands over (see [`HandOver`]).
     fn hand_over(&mut self, out: &mut Vec<Output>, report: &mut impl FnMut(&DaemonEvent)) {
         let stopped_at = self.now();
-        let mut handing_over = Vec::new();
-        let mut deadline = stopped_at;
         for m in 0..self.members.len() {
             let was_master = self.members[m].group.state() == State::Master;
             self.members[m].group.shutdown(stopped_at, out);
             if was_master {
-                out.retain(|o| *o != Output::Own(false));
-                handing_over.push(m);
-                let config = self.members[m].group.config();
-                let patience = 4 * config.advert_interval + HANDOVER_MARGIN;
-                deadline = deadline.max(stopped_at.after(patience.min(MAX_HANDOVER)));
+                self.keep_until_taken_over(m, stopped_at, out);
             }
             self.dispatch(m, stopped_at, out, report);
         }
         let mut events = Events::with_capacity(16);
-        while !handing_over.is_empty() {
-            let now = self.now();
-            if now >= deadline {
-                break;
-            }
+        while self.members.iter().any(|m| m.handing_over.is_some()) {
             let _ = self.poll.poll(&mut events, Some(Duration::from_millis(1)));
             let now = self.now();
             self.receive(now, out, report);
-            handing_over.retain(|&m| {
-                let taken_over = self.members[m].group.last_advert_heard().is_some_and(|t| t > stopped_at);
-                if taken_over {
-                    self.set_owned(m, false);
-                }
-                !taken_over
-            });
-        }
-        for m in handing_over {
-            self.set_owned(m, false);
+            self.finish_handovers(now);
         }
     }
 
-    fn set_owned(&self, m: usize, owned: bool) {
-        let id = self.members[m].id;
-        for worker in &self.interfaces[self.members[m].iface].workers {
-            // Ownership must not be lost: wait for room rather than drop it.
-            let _ = worker.handle.commands.send(WorkerCommand::Handler(ResponderCommand::SetOwned(id, owned)));
+    /// A master just stepped down (its outputs in `out`): it keeps its VIPs
+    /// until its successor's first advert, or a master-down interval and a
+    /// margin if none speaks.
+    fn keep_until_taken_over(&mut self, m: usize, now: Time, out: &mut Vec<Output>) {
+        out.retain(|o| *o != Output::Own(false));
+        let interval = self.members[m].group.config().advert_interval;
+        let patience = (4 * interval + HANDOVER_MARGIN).min(MAX_HANDOVER);
+        self.members[m].handing_over = Some(HandOver { since: now, deadline: now.after(patience) });
+    }
+
+    fn finish_handovers(&mut self, now: Time) {
+        for m in 0..self.members.len() {
+            let Some(hand_over) = self.members[m].handing_over else { continue };
+            let taken_over = self.members[m].group.last_advert_heard().is_some_and(|t| t > hand_over.since);
+            if taken_over || now >= hand_over.deadline {
+                self.members[m].handing_over = None;
+                self.set_owned(m, false);
+            }
         }
+    }
+
+    fn set_owned(&mut self, m: usize, owned: bool) {
+        let member = &mut self.members[m];
+        member.owned = owned;
+        self.interfaces[member.iface].command_all(ResponderCommand::SetOwned(member.id, owned));
     }
 
     fn next_deadline(&self) -> Time {
         let groups = self.members.iter().filter_map(|m| m.group.poll_timeout());
+        let handovers = self.members.iter().filter_map(|m| m.handing_over.map(|h| h.deadline));
         let links = self.interfaces.iter().map(|i| i.next_link_check);
-        groups.chain(links).min().unwrap_or(Time(u64::MAX))
+        groups.chain(handovers).chain(links).chain([self.next_sample]).min().unwrap_or(Time(u64::MAX))
     }
 
     fn receive(&mut self, now: Time, out: &mut Vec<Output>, report: &mut impl FnMut(&DaemonEvent)) {
@@ -432,7 +696,7 @@ impl Daemon {
             if iface.next_link_check > now {
                 continue;
             }
-            iface.next_link_check = now.after(iface.link_check);
+            iface.next_link_check = now.after(iface.config.link_check);
             // An interface that cannot be queried (renamed, removed) is down.
             let up = iface.filter.link_up().unwrap_or(false);
             if up == iface.link_up {
@@ -440,7 +704,7 @@ impl Daemon {
                 continue;
             }
             iface.link_up = up;
-            report(&DaemonEvent::Link { iface: iface.name.clone(), up });
+            report(&DaemonEvent::Link { iface: iface.name().to_owned(), up });
             for m in 0..self.members.len() {
                 if self.members[m].iface == i {
                     if up {
@@ -472,7 +736,10 @@ impl Daemon {
                         Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.inject_failures += 1,
                     }
                 }
-                Output::Own(owned) => self.set_owned(m, owned),
+                Output::Own(owned) => {
+                    self.members[m].handing_over = None;
+                    self.set_owned(m, owned);
+                }
                 Output::Transition { from, to, reason } => transitions.push((from, to, reason)),
             }
         }
@@ -496,11 +763,444 @@ impl Daemon {
             if let Some(program) = member.spec.notify.clone() {
                 self.notifier.submit(program, event.clone());
             }
-            report(&DaemonEvent::Transition(event));
+            report(&DaemonEvent::Transition(event.clone()));
+            let member = &mut self.members[m];
+            member.state_since = now;
+            member.last_transition = Some(event);
         }
         for failure in self.notifier.failures() {
             report(&failure);
         }
+    }
+
+    // --- the admin API ------------------------------------------------------
+
+    fn answer(
+        &mut self,
+        token: Token,
+        request: Incoming,
+        now: Time,
+        out: &mut Vec<Output>,
+        report: &mut impl FnMut(&DaemonEvent),
+    ) {
+        let registry = self.poll.registry();
+        let reply = match request {
+            Incoming::Scrape { head_only } => {
+                let body = crate::metrics::render(&self.status(), &self.stats());
+                self.endpoints.reply_metrics(registry, token, &body, head_only);
+                return;
+            }
+            Incoming::Admin(Request::Status) => Reply::success(&self.status()),
+            Incoming::Admin(Request::Stats) => Reply::success(&self.stats()),
+            Incoming::Admin(Request::Maintenance { group, on }) => {
+                into_reply(self.set_maintenance(&group, on, now, out, report))
+            }
+            Incoming::Admin(Request::Priority { group, priority }) => {
+                into_reply(self.set_priority(&group, priority, now, out, report))
+            }
+            Incoming::Admin(Request::Reload) => into_reply(self.reload(now, out, report)),
+        };
+        self.endpoints.reply(self.poll.registry(), token, &reply);
+    }
+
+    fn members_named(&self, name: &str) -> Result<Vec<usize>, String> {
+        let found: Vec<usize> = (0..self.members.len()).filter(|&m| self.members[m].spec.name == name).collect();
+        if found.is_empty() {
+            let mut names: Vec<&str> = self.members.iter().map(|m| m.spec.name.as_str()).collect();
+            names.dedup();
+            return Err(format!("no group named {name:?}; the groups are: {}", names.join(", ")));
+        }
+        Ok(found)
+    }
+
+    fn set_maintenance(
+        &mut self,
+        name: &str,
+        on: bool,
+        now: Time,
+        out: &mut Vec<Output>,
+        report: &mut impl FnMut(&DaemonEvent),
+    ) -> Result<Applied, String> {
+        let mut changes = Vec::new();
+        for m in self.members_named(name)? {
+            let label = self.members[m].label();
+            if self.members[m].group.maintenance() == on {
+                changes.push(format!("{label}: maintenance already {}", if on { "on" } else { "off" }));
+                continue;
+            }
+            let was_master = self.members[m].group.state() == State::Master;
+            self.members[m].group.set_maintenance(now, on, out);
+            if was_master && on {
+                self.keep_until_taken_over(m, now, out);
+                changes.push(format!("{label}: maintenance on; was master, handing over (priority-0 advert sent)"));
+            } else if on {
+                changes.push(format!("{label}: maintenance on; stays backup"));
+            } else {
+                changes.push(format!("{label}: maintenance off; back in the election"));
+            }
+            self.dispatch(m, now, out, report);
+        }
+        tracing::info!(event = "ctl", changes = %changes.join("; "), "maintenance {}", if on { "on" } else { "off" });
+        Ok(Applied { changes })
+    }
+
+    fn set_priority(
+        &mut self,
+        name: &str,
+        priority: u8,
+        now: Time,
+        out: &mut Vec<Output>,
+        report: &mut impl FnMut(&DaemonEvent),
+    ) -> Result<Applied, String> {
+        if !(1..=254).contains(&priority) {
+            return Err(format!("priority {priority} is out of range; expected 1..=254 (255 is the address owner's)"));
+        }
+        let found = self.members_named(name)?;
+        if let Some(&m) = found.iter().find(|&&m| self.members[m].spec.priority == 255) {
+            return Err(format!(
+                "{} is the address owner (priority 255 in the configuration); its priority is fixed",
+                self.members[m].label()
+            ));
+        }
+        let mut changes = Vec::new();
+        for m in found {
+            let old = self.members[m].group.config().priority;
+            self.members[m].group.set_priority(now, priority, out);
+            changes.push(format!("{}: priority {old} -> {priority}", self.members[m].label()));
+            self.dispatch(m, now, out, report);
+        }
+        tracing::info!(event = "ctl", changes = %changes.join("; "), "priority set");
+        Ok(Applied { changes })
+    }
+
+    /// Re-reads the configuration file and applies what changed; see the
+    /// module documentation. A file that does not load, or changes an
+    /// interface, is refused and nothing changes.
+    fn reload(
+        &mut self,
+        now: Time,
+        out: &mut Vec<Output>,
+        report: &mut impl FnMut(&DaemonEvent),
+    ) -> Result<Applied, String> {
+        let result = self.try_reload(now, out, report);
+        match &result {
+            Ok(applied) => {
+                self.reloads += 1;
+                self.last_reload_error = None;
+                report(&DaemonEvent::Reloaded { changes: applied.changes.clone() });
+            }
+            Err(error) => {
+                self.reload_failures += 1;
+                self.last_reload_error = Some(error.clone());
+                report(&DaemonEvent::ReloadRefused { error: error.clone() });
+            }
+        }
+        result
+    }
+
+    fn try_reload(
+        &mut self,
+        now: Time,
+        out: &mut Vec<Output>,
+        report: &mut impl FnMut(&DaemonEvent),
+    ) -> Result<Applied, String> {
+        let Some(path) = &self.config_path else {
+            return Err("this daemon was started without a configuration file to re-read".into());
+        };
+        let mut new = config::load(path).map_err(|e| e.to_string())?;
+        if new.interfaces != self.config.interfaces {
+            let changed: Vec<&str> = new
+                .interfaces
+                .iter()
+                .filter(|i| !self.config.interfaces.contains(i))
+                .map(|i| i.name.as_str())
+                .chain(
+                    self.config.interfaces.iter().filter(|i| new.interface(&i.name).is_none()).map(|i| i.name.as_str()),
+                )
+                .collect();
+            return Err(format!(
+                "{}: [[interface]] changed ({}); interface changes take a restart, the running configuration stays",
+                path.display(),
+                changed.join(", ")
+            ));
+        }
+        let mut changes = Vec::new();
+        if new.admin_socket != self.config.admin_socket || new.metrics != self.config.metrics {
+            changes.push("[admin] / [metrics] changed: takes effect at the next restart".to_owned());
+            new.admin_socket = self.config.admin_socket.clone();
+            new.metrics = self.config.metrics;
+        }
+        let mut failures = Vec::new();
+
+        // Removed, or changed beyond what a running group can take: resign and go.
+        let mut m = 0;
+        while m < self.members.len() {
+            let member = &self.members[m];
+            let keep = new.groups.iter().find(|g| (g.name.as_str(), g.ipv4) == member.key()).is_some_and(|g| {
+                g.interface == member.spec.interface
+                    && g.vrid == member.spec.vrid
+                    && g.virtual_mac == member.spec.virtual_mac
+            });
+            if keep {
+                m += 1;
+                continue;
+            }
+            changes.push(format!("removed {} (vrid {})", member.label(), member.spec.vrid));
+            if let Err(e) = self.remove_member(m, now, out, report) {
+                failures.push(e.to_string());
+            }
+        }
+        // Changed in place.
+        for m in 0..self.members.len() {
+            let Some(spec) = new.groups.iter().find(|g| (g.name.as_str(), g.ipv4) == self.members[m].key()) else {
+                continue;
+            };
+            if *spec == self.members[m].spec {
+                continue;
+            }
+            let what = describe_change(&self.members[m].spec, spec);
+            changes.push(format!("changed {}: {what}", self.members[m].label()));
+            if let Err(e) = self.change_member(m, spec.clone(), now, out, report) {
+                failures.push(e.to_string());
+            }
+        }
+        // Added.
+        for spec in &new.groups {
+            if self.members.iter().any(|m| m.key() == (spec.name.as_str(), spec.ipv4)) {
+                continue;
+            }
+            changes.push(format!("added {} ({}, vrid {})", spec.name, family_name(spec.ipv4), spec.vrid));
+            if let Err(e) = self.add_member(spec.clone(), now, out, report) {
+                failures.push(e.to_string());
+            }
+        }
+        if changes.is_empty() {
+            changes.push("nothing changed".to_owned());
+        }
+        self.config = new;
+        if failures.is_empty() {
+            Ok(Applied { changes })
+        } else {
+            Err(format!("reload applied in part: {}; failed: {}", changes.join("; "), failures.join("; ")))
+        }
+    }
+
+    fn remove_member(
+        &mut self,
+        m: usize,
+        now: Time,
+        out: &mut Vec<Output>,
+        report: &mut impl FnMut(&DaemonEvent),
+    ) -> Result<(), RuntimeError> {
+        // A removed group resigns (priority 0: the backup takes over after
+        // its skew time) and stops answering at once: it has no future here.
+        self.members[m].group.shutdown(now, out);
+        self.dispatch(m, now, out, report);
+        if self.members[m].owned {
+            self.set_owned(m, false);
+        }
+        let member = self.members.remove(m);
+        let iface = &mut self.interfaces[member.iface];
+        iface.command_all(ResponderCommand::RemoveGroup(member.id));
+        let others: Vec<&Member> = self.members.iter().filter(|o| o.iface == member.iface).collect();
+        let vips: Vec<IpAddr> =
+            member.vips().into_iter().filter(|ip| !others.iter().any(|o| o.vips().contains(ip))).collect();
+        let vmac = member.vmac().filter(|mac| !others.iter().any(|o| o.vmac() == Some(*mac)));
+        iface.unsteer(&vips, vmac)
+    }
+
+    fn change_member(
+        &mut self,
+        m: usize,
+        spec: GroupSpec,
+        now: Time,
+        out: &mut Vec<Output>,
+        report: &mut impl FnMut(&DaemonEvent),
+    ) -> Result<(), RuntimeError> {
+        let i = self.members[m].iface;
+        let old_vips = self.members[m].vips();
+        let new_vips: Vec<IpAddr> = spec.vips.iter().map(|(ip, _)| *ip).collect();
+        let group_config = spec.group_config(self.members[m].group.config().primary, self.interfaces[i].mac.0);
+        self.interfaces[i].steer_vips(new_vips.iter().copied().filter(|ip| !old_vips.contains(ip)))?;
+        self.members[m].spec = spec;
+        // The responder learns the new VIPs before the master announces them.
+        self.interfaces[i].command_all(ResponderCommand::SetGroup(self.members[m].service_group()));
+        self.members[m].group.reconfigure(now, group_config, out);
+        self.dispatch(m, now, out, report);
+        let others: Vec<&Member> = self.members.iter().filter(|o| o.iface == i && o.id != self.members[m].id).collect();
+        let dropped: Vec<IpAddr> = old_vips
+            .into_iter()
+            .filter(|ip| !new_vips.contains(ip) && !others.iter().any(|o| o.vips().contains(ip)))
+            .collect();
+        self.interfaces[i].unsteer(&dropped, None)
+    }
+
+    fn add_member(
+        &mut self,
+        spec: GroupSpec,
+        now: Time,
+        out: &mut Vec<Output>,
+        report: &mut impl FnMut(&DaemonEvent),
+    ) -> Result<(), RuntimeError> {
+        let Some(i) = self.interfaces.iter().position(|i| i.config.name == spec.interface) else {
+            return Err(iface_error(&spec.interface, "is not one of the daemon's interfaces"));
+        };
+        let id = self.next_group_id;
+        self.next_group_id += 1;
+        let (group, service) = self.interfaces[i].install(&spec, id)?;
+        self.interfaces[i].command_all(ResponderCommand::SetGroup(service));
+        self.members.push(Member::new(spec, i, id, group));
+        self.start_member(self.members.len() - 1, now, out, report);
+        Ok(())
+    }
+
+    fn sample_rates(&mut self) {
+        for worker in self.interfaces.iter_mut().flat_map(|i| i.workers.iter_mut()) {
+            let sample = worker.handle.stats[0].snapshot();
+            worker.rates = sample.rates_since(&worker.last_sample);
+            worker.last_sample = sample;
+        }
+    }
+
+    /// What `status` answers.
+    pub fn status(&self) -> admin::Status {
+        let now = self.now();
+        let daemon = admin::DaemonStatus {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            config: self.config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            uptime_s: self.origin.elapsed().as_secs_f64(),
+            reloads: self.reloads,
+            reload_failures: self.reload_failures,
+            last_reload_error: self.last_reload_error.clone(),
+        };
+        let interfaces = self
+            .interfaces
+            .iter()
+            .map(|i| admin::InterfaceStatus {
+                name: i.name().to_owned(),
+                mac: i.mac.to_string(),
+                link_up: i.link_up,
+                queues: i
+                    .workers
+                    .iter()
+                    .map(|w| admin::QueueBinding { queue: w.queue, bind_mode: w.bound.name().to_owned() })
+                    .collect(),
+            })
+            .collect();
+        let groups = self
+            .members
+            .iter()
+            .map(|m| {
+                let config = m.group.config();
+                admin::GroupStatus {
+                    name: m.spec.name.clone(),
+                    family: family_name(m.spec.ipv4).to_owned(),
+                    interface: m.spec.interface.clone(),
+                    vrid: m.spec.vrid,
+                    state: m.group.state().name().to_owned(),
+                    priority: m.spec.priority,
+                    effective_priority: config.priority,
+                    maintenance: m.group.maintenance(),
+                    preempt: config.preempt,
+                    advert_interval_ms: config.advert_interval.as_millis() as u64,
+                    master: m.group.master().map(|(ip, priority, is_self)| admin::MasterStatus {
+                        address: ip.to_string(),
+                        priority,
+                        is_self,
+                    }),
+                    vips: m.spec.vips.iter().map(|(ip, prefix)| format!("{ip}/{prefix}")).collect(),
+                    mode: if m.spec.virtual_mac { "vmac" } else { "own_mac" }.to_owned(),
+                    mac: MacAddr(config.mac()).to_string(),
+                    owned: m.owned,
+                    in_state_s: Duration::from_micros(now.0.saturating_sub(m.state_since.0)).as_secs_f64(),
+                    last_transition: m.last_transition.as_ref().map(TransitionEvent::status),
+                }
+            })
+            .collect();
+        admin::Status { daemon, interfaces, groups }
+    }
+
+    /// What `stats` answers.
+    pub fn stats(&self) -> admin::Stats {
+        let mut queues = Vec::new();
+        let mut window = 0.0f64;
+        for iface in &self.interfaces {
+            for w in &iface.workers {
+                let c = w.handle.stats[0].read();
+                let a = w.answers.read();
+                window = window.max(w.rates.seconds);
+                let drops = DropReason::ALL.iter().map(|r| (r.name().to_owned(), c.drops_for(*r))).collect();
+                let named = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+                    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+                };
+                queues.push(admin::QueueStats {
+                    port: iface.name().to_owned(),
+                    queue: w.queue,
+                    bind_mode: w.bound.name().to_owned(),
+                    rx_packets: c.rx_packets,
+                    rx_bytes: c.rx_bytes,
+                    tx_packets: c.tx_packets,
+                    tx_bytes: c.tx_bytes,
+                    to_control: c.to_control,
+                    rx_pps: w.rates.rx_pps,
+                    tx_pps: w.rates.tx_pps,
+                    rx_bps: w.rates.rx_bps,
+                    tx_bps: w.rates.tx_bps,
+                    drops,
+                    replies: named(&[("arp", a.arp_replies), ("na", a.na_replies), ("echo", a.echo_replies)]),
+                    rejected: named(&[
+                        ("not_owned", a.not_owned),
+                        ("bad_arp", a.bad_arp),
+                        ("bad_ndp", a.bad_ndp),
+                        ("bad_echo", a.bad_echo),
+                        ("announcement", a.announcements_heard),
+                    ]),
+                });
+            }
+        }
+        let groups = self
+            .members
+            .iter()
+            .map(|m| {
+                let c = m.group.counters();
+                let named = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+                    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+                };
+                admin::GroupStats {
+                    name: m.spec.name.clone(),
+                    family: family_name(m.spec.ipv4).to_owned(),
+                    vrid: m.spec.vrid,
+                    state: m.group.state().name().to_owned(),
+                    adverts_sent: c.adverts_sent,
+                    adverts_received: c.adverts_received,
+                    adverts_rejected: named(&[
+                        ("malformed", c.malformed),
+                        ("own_advert", c.own_adverts),
+                        ("not_a_peer", c.not_a_peer),
+                        ("other_vrid", c.other_vrid),
+                        ("while_owner", c.while_owner),
+                    ]),
+                    checksum_forms: named(&[
+                        ("pseudo_header", c.pseudo_header_checksums),
+                        ("message_only", c.message_only_checksums),
+                    ]),
+                    garps_sent: c.garps_sent,
+                    transitions: c.transitions,
+                    split_brains: c.split_brains,
+                }
+            })
+            .collect();
+        let e = self.endpoints.counters;
+        let control = admin::ControlStats {
+            inject_failures: self.inject_failures,
+            admin_requests: e.admin_requests,
+            admin_errors: e.admin_errors,
+            scrapes: e.scrapes,
+            reloads: self.reloads,
+            reload_failures: self.reload_failures,
+        };
+        admin::Stats { rate_window_s: window, queues, groups, control }
     }
 
     /// Stops every worker (all at once, then joins them) and reports on each queue.
@@ -513,7 +1213,7 @@ impl Daemon {
             for worker in &mut iface.workers {
                 let Some(frames_held) = worker.join() else { continue };
                 reports.push(QueueReport {
-                    iface: iface.name.clone(),
+                    iface: iface.config.name.clone(),
                     queue: worker.queue,
                     bound: worker.bound,
                     stats: worker.handle.stats[0].read(),
@@ -527,15 +1227,52 @@ impl Daemon {
 
     /// The bind mode each queue got, as (interface, queue, mode).
     pub fn bound_modes(&self) -> Vec<(String, u32, BoundMode)> {
-        self.interfaces.iter().flat_map(|i| i.workers.iter().map(|w| (i.name.clone(), w.queue, w.bound))).collect()
+        self.interfaces
+            .iter()
+            .flat_map(|i| i.workers.iter().map(|w| (i.config.name.clone(), w.queue, w.bound)))
+            .collect()
     }
+}
+
+fn into_reply(result: Result<Applied, String>) -> Reply {
+    match result {
+        Ok(applied) => Reply::success(&applied),
+        Err(error) => Reply::failure(error),
+    }
+}
+
+/// What differs between two specs of one group, for the reload's report.
+fn describe_change(old: &GroupSpec, new: &GroupSpec) -> String {
+    let mut what = Vec::new();
+    if old.priority != new.priority {
+        what.push(format!("priority {} -> {}", old.priority, new.priority));
+    }
+    if old.vips != new.vips {
+        let show = |v: &[(IpAddr, u8)]| v.iter().map(|(ip, p)| format!("{ip}/{p}")).collect::<Vec<_>>().join(",");
+        what.push(format!("vips [{}] -> [{}]", show(&old.vips), show(&new.vips)));
+    }
+    for (name, differs) in [
+        ("advert_interval_ms", old.advert_interval != new.advert_interval),
+        ("preempt", old.preempt != new.preempt),
+        ("preempt_delay_ms", old.preempt_delay != new.preempt_delay),
+        ("unicast_peers", old.unicast_peers != new.unicast_peers),
+        ("checksum", old.checksum_form != new.checksum_form),
+        ("garp", old.garp != new.garp),
+        ("notify", old.notify != new.notify),
+    ] {
+        if differs {
+            what.push(name.to_owned());
+        }
+    }
+    what.join(", ")
 }
 
 /// Prepares one interface for its groups and starts its workers.
 fn open_interface(
     config: &InterfaceConfig,
-    groups: &[(u32, &GroupSpec)],
+    groups: &[&GroupSpec],
     iface_index: usize,
+    next_group_id: &mut u32,
     waker: &Arc<Waker>,
 ) -> Result<(Interface, Vec<Member>), RuntimeError> {
     let name = config.name.as_str();
@@ -546,61 +1283,37 @@ fn open_interface(
     let mac = filter.mac().map_err(|e| iface_error(name, format!("cannot read its MAC address: {e}")))?;
     let mode = XdpAttachMode::for_bind(config.bind);
     let steering_config = SteeringConfig { iface: name.to_owned(), mode, whole_nic: config.whole_nic };
-    let mut steering = Steering::attach(&steering_config).map_err(|e| iface_error(name, e))?;
+    let steering = Steering::attach(&steering_config).map_err(|e| iface_error(name, e))?;
+    let link_up = filter.link_up().unwrap_or(false);
+    let mut iface = Interface {
+        workers: Vec::new(),
+        steering,
+        filter,
+        config: config.clone(),
+        mac,
+        inbox: Vec::new(),
+        next_link_check: Time(0),
+        link_up,
+        last_seen_unchanged: Time(0),
+    };
 
     let mut members = Vec::new();
     let mut service_groups = Vec::new();
-    for &(id, spec) in groups {
-        let Some(primary) = config.primary(spec.family) else {
-            return Err(iface_error(
-                name,
-                format!("group `{}` needs the interface's {} address", spec.name, spec.family),
-            ));
-        };
-        let group = VrrpGroup::new(spec.group_config(primary, mac.0));
-        let mode = if spec.virtual_mac { AddressMode::Vmac(group.config().mac()) } else { AddressMode::OwnMac(mac.0) };
-        if spec.virtual_mac {
-            let vmac = MacAddr(mode.mac());
-            filter.add_unicast(vmac).map_err(|e| iface_error(name, e))?;
-            steering.add_vmac(vmac).map_err(|e| iface_error(name, e))?;
-        }
-        for (vip, _) in &spec.vips {
-            steering.add_vip(*vip).map_err(|e| iface_error(name, e))?;
-            if let IpAddr::V6(v6) = vip {
-                // Neighbour solicitations go to the VIP's solicited-node
-                // group; no kernel socket joins it for us.
-                let o = v6.octets();
-                let solicited = MacAddr([0x33, 0x33, 0xff, o[13], o[14], o[15]]);
-                filter.add_multicast(solicited).map_err(|e| iface_error(name, e))?;
-            }
-        }
-        let vips: Vec<IpAddr> = spec.vips.iter().map(|(ip, _)| *ip).collect();
-        service_groups.push(Group { id, mode, vips, owned: false });
-        members.push(Member { spec: spec.clone(), iface: iface_index, id, group, started: Time(0) });
-    }
-    if groups.iter().any(|(_, g)| g.ipv4) {
-        filter.add_multicast(VRRP_V4_GROUP_MAC).map_err(|e| iface_error(name, e))?;
-    }
-    if groups.iter().any(|(_, g)| !g.ipv4) {
-        filter.add_multicast(VRRP_V6_GROUP_MAC).map_err(|e| iface_error(name, e))?;
+    for &spec in groups {
+        let id = *next_group_id;
+        *next_group_id += 1;
+        let (group, service) = iface.install(spec, id)?;
+        service_groups.push(service);
+        members.push(Member::new(spec.clone(), iface_index, id, group));
     }
 
-    let mut workers = Vec::new();
-    let mut inbox = Vec::new();
     for (i, &queue) in config.queues.iter().enumerate() {
         let mut port_config = AfXdpConfig::new(name, queue);
         port_config.load_default_program = false;
         port_config.bind = config.bind;
-        let port = match AfXdpPort::open(&port_config) {
-            Ok(port) => port,
-            Err(e) => {
-                return Err(iface_error(name, format!("queue {queue}: {e}")));
-            }
-        };
+        let port = AfXdpPort::open(&port_config).map_err(|e| iface_error(name, format!("queue {queue}: {e}")))?;
         let bound = port.bound_mode();
-        if let Err(e) = steering.add_socket(queue, port.raw_fd()) {
-            return Err(iface_error(name, e));
-        }
+        iface.steering.add_socket(queue, port.raw_fd()).map_err(|e| iface_error(name, e))?;
         let (tx, rx) = crossbeam_channel::bounded(CONTROL_CHANNEL_DEPTH);
         let waker = waker.clone();
         let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
@@ -612,26 +1325,20 @@ fn open_interface(
         let (worker, handle) =
             Worker::new(vec![port], responder, worker_config, Some(ControlSender::new(tx, Some(notify))));
         let core = config.cores.get(i).copied();
-        let thread = match worker.spawn(core, format!("vd-{name}-q{queue}")) {
-            Ok(thread) => thread,
-            Err(e) => {
-                return Err(iface_error(name, format!("cannot start the worker for queue {queue}: {e}")));
-            }
-        };
-        workers.push(RunningWorker { queue, bound, handle, answers, thread: Some(thread) });
-        inbox.push(rx);
+        let thread = worker
+            .spawn(core, format!("vd-{name}-q{queue}"))
+            .map_err(|e| iface_error(name, format!("cannot start the worker for queue {queue}: {e}")))?;
+        let last_sample = handle.stats[0].snapshot();
+        iface.workers.push(RunningWorker {
+            queue,
+            bound,
+            handle,
+            answers,
+            thread: Some(thread),
+            last_sample,
+            rates: Rates::default(),
+        });
+        iface.inbox.push(rx);
     }
-    let link_up = filter.link_up().unwrap_or(false);
-    let iface = Interface {
-        workers,
-        _steering: steering,
-        filter,
-        name: name.to_owned(),
-        inbox,
-        link_check: config.link_check,
-        next_link_check: Time(0),
-        link_up,
-        last_seen_unchanged: Time(0),
-    };
     Ok((iface, members))
 }

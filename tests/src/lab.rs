@@ -36,12 +36,34 @@ impl Node {
         self.dir.join(format!("{}.transitions", self.name))
     }
 
+    /// The admin API's socket.
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.sock", self.name))
+    }
+
+    /// Sends one admin request line over the socket and returns the parsed reply.
+    pub fn admin(&self, request: &str) -> serde_json::Value {
+        use std::io::{BufRead, BufReader, Write};
+        let mut stream = std::os::unix::net::UnixStream::connect(self.socket_path())
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.socket_path().display()));
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.write_all(format!("{request}\n").as_bytes()).unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("reply {line:?} is not JSON: {e}"))
+    }
+
     /// Writes this node's configuration: one group (VRID 51) with `vips`.
     pub fn configure(&self, priority: u8, preempt: bool, mode: &str, vips: &[&str]) {
+        std::fs::write(self.config_path(), self.config_text(priority, preempt, mode, vips)).unwrap();
+    }
+
+    /// The configuration [`Node::configure`] writes, for tests that add to it.
+    pub fn config_text(&self, priority: u8, preempt: bool, mode: &str, vips: &[&str]) -> String {
         let hook = self.dir.join(format!("{}.notify.sh", self.name));
         write_script(&hook, &format!("echo \"$1 $2 $3 $VIPDRIFT_REASON\" >> {}", self.log_path().display()));
         let vips: Vec<String> = vips.iter().map(|v| format!("\"{v}\"")).collect();
-        let config = format!(
+        format!(
             r#"
 [[interface]]
 name = "{iface}"
@@ -61,21 +83,25 @@ preempt = {preempt}
 mode = "{mode}"
 vips = [{vips}]
 notify = "{hook}"
+
+[admin]
+socket = "{socket}"
 "#,
             iface = self.name,
             address = self.address,
             last = &self.address[self.address.rfind('.').unwrap() + 1..],
             vips = vips.join(", "),
             hook = hook.display(),
-        );
-        std::fs::write(self.config_path(), config).unwrap();
+            socket = self.socket_path().display(),
+        )
     }
 
     pub fn start(&mut self) {
         let _ = std::fs::remove_file(self.log_path());
         let bin = vipdrift_bin();
         let config = self.config_path();
-        self.daemon = Some(self.ns.spawn(&[bin.as_str(), "run", "--config", config.to_str().unwrap()]));
+        let args = [bin.as_str(), "run", "--config", config.to_str().unwrap(), "--log-format", "json"];
+        self.daemon = Some(self.ns.spawn(&args));
     }
 
     /// Transitions so far, as "GROUP FROM TO REASON" lines from the notify hook.

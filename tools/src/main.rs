@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod fwd;
 mod gen;
+mod logging;
 mod port_args;
 mod probe;
 mod report;

@@ -1,38 +1,54 @@
 //! `vipdrift run --config FILE`: the daemon. Workers on every configured
-//! queue serve the groups' VIPs; the control thread runs VRRPv3 and moves
-//! ownership. Every event is one JSON line on stderr; the summary at the end
-//! goes to stdout.
+//! queue serve the groups' VIPs; the control thread runs VRRPv3, moves
+//! ownership and serves the admin socket (and metrics). Events are logged
+//! (see `logging`); SIGHUP re-reads the configuration; SIGTERM or SIGINT
+//! stops gracefully. The summary at the end goes to stdout as JSON.
 
+use crate::logging::{self, LogArgs};
 use crate::port_args::counters_json;
 use crate::report;
 use clap::Args;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use vipdrift_control::config;
-use vipdrift_control::runtime::{Daemon, RunReport};
+use vipdrift_control::runtime::{Daemon, RunControl, RunReport};
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
-    /// Configuration file (TOML; see README, "Configuration").
+    /// Configuration file (TOML; see README, "Configuration"). SIGHUP re-reads it.
     #[arg(long)]
     config: PathBuf,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 pub(crate) fn run(args: RunArgs) -> Result<(), String> {
-    let config = config::load(&args.config).map_err(|e| e.to_string())?;
+    let _flush_on_exit = logging::init(&args.log)?;
     let stop = report::stop_on_signals()?;
-    let daemon = Daemon::start(&config).map_err(|e| e.to_string())?;
-    let queues: Vec<Value> = daemon
+    let reload = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let daemon = Daemon::start_from_file(&args.config).map_err(|e| e.to_string())?;
+    let queues: Vec<String> = daemon
         .bound_modes()
         .into_iter()
-        .map(|(iface, queue, bound)| json!({ "iface": iface, "queue": queue, "bind_mode": bound.name() }))
+        .map(|(iface, queue, bound)| format!("{iface}/{queue}:{}", bound.name()))
         .collect();
-    eprintln!("{}", json!({ "event": "started", "pid": std::process::id(), "queues": queues }));
-    let run_report = daemon.run(&stop, |event| eprintln!("{}", event.to_json()));
+    let metrics = daemon.metrics_address().map(|a| format!("http://{a}/metrics")).unwrap_or_else(|| "off".into());
+    tracing::info!(
+        event = "started",
+        pid = std::process::id(),
+        config = %args.config.display(),
+        admin_socket = %daemon.admin_socket().display(),
+        metrics = %metrics,
+        queues = %queues.join(" "),
+        "vipdrift {} started",
+        env!("CARGO_PKG_VERSION")
+    );
+    let run_report = daemon.run(&RunControl { stop, reload }, |_| {});
+    tracing::info!(event = "stopped", "vipdrift stopped");
     println!("{}", summary(&run_report));
     Ok(())
 }
-
 fn summary(run: &RunReport) -> Value {
     let groups: Vec<Value> = run
         .groups

@@ -78,8 +78,8 @@ struct Connection {
     output: Vec<u8>,
     /// Close once the output is written (an error was replied, or HTTP).
     closing: bool,
-    /// Waiting for the daemon's answer to an HTTP request.
-    awaiting: bool,
+    /// Requests handed to the daemon and not answered yet.
+    pending: u32,
     last_active: Instant,
     writable_interest: bool,
 }
@@ -228,6 +228,14 @@ impl Endpoints {
             };
             if self.connections.len() >= MAX_CONNECTIONS {
                 tracing::warn!(limit = MAX_CONNECTIONS, "too many admin/metrics connections; closing a new one");
+                // One short line fits any fresh socket buffer: the client learns why.
+                let refusal = if admin {
+                    Reply::failure(format!("too many connections (at most {MAX_CONNECTIONS}); try again")).to_line()
+                } else {
+                    String::from_utf8_lossy(&http_response(503, "Service Unavailable", "text/plain", "busy\n", false))
+                        .into_owned()
+                };
+                let _ = stream.write(refusal.as_bytes());
                 continue;
             }
             let token = Token(self.next_token);
@@ -240,7 +248,7 @@ impl Endpoints {
                 input: Vec::new(),
                 output: Vec::new(),
                 closing: false,
-                awaiting: false,
+                pending: 0,
                 last_active: Instant::now(),
                 writable_interest: false,
             };
@@ -283,7 +291,7 @@ impl Endpoints {
             self.take_http_request(token, incoming);
         }
         let Some(conn) = self.connections.get_mut(&token) else { return };
-        if eof && conn.output.is_empty() && !conn.awaiting {
+        if eof && conn.output.is_empty() && conn.pending == 0 {
             self.close(registry, token);
             return;
         }
@@ -324,6 +332,7 @@ impl Endpoints {
             match parse_request(line) {
                 Ok(request) => {
                     self.counters.admin_requests += 1;
+                    conn.pending += 1;
                     incoming.push((token, Incoming::Admin(request)));
                 }
                 Err(error) => {
@@ -339,7 +348,7 @@ impl Endpoints {
 
     fn take_http_request(&mut self, token: Token, incoming: &mut Vec<(Token, Incoming)>) {
         let Some(conn) = self.connections.get_mut(&token) else { return };
-        if conn.closing || conn.awaiting {
+        if conn.closing || conn.pending > 0 {
             return;
         }
         match parse_http_request(&conn.input) {
@@ -347,7 +356,7 @@ impl Endpoints {
             HttpRequest::Get { path, head_only } => {
                 conn.closing = true;
                 if path == "/metrics" {
-                    conn.awaiting = true;
+                    conn.pending += 1;
                     incoming.push((token, Incoming::Scrape { head_only }));
                 } else {
                     let body = "not found; the metrics are at /metrics\n";
@@ -364,6 +373,7 @@ impl Endpoints {
     /// Queues a reply to an admin request.
     pub(crate) fn reply(&mut self, registry: &Registry, token: Token, reply: &Reply) {
         let Some(conn) = self.connections.get_mut(&token) else { return };
+        conn.pending = conn.pending.saturating_sub(1);
         conn.output.extend_from_slice(reply.to_line().as_bytes());
         self.flush(registry, token);
     }
@@ -372,7 +382,7 @@ impl Endpoints {
     pub(crate) fn reply_metrics(&mut self, registry: &Registry, token: Token, body: &str, head_only: bool) {
         let Some(conn) = self.connections.get_mut(&token) else { return };
         self.counters.scrapes += 1;
-        conn.awaiting = false;
+        conn.pending = conn.pending.saturating_sub(1);
         conn.output.extend(http_response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, head_only));
         self.flush(registry, token);
     }
@@ -399,7 +409,7 @@ impl Endpoints {
         conn.output.drain(..written);
         if failed
             || conn.output.len() > MAX_PENDING_OUTPUT
-            || (conn.closing && conn.output.is_empty() && !conn.awaiting)
+            || (conn.closing && conn.output.is_empty() && conn.pending == 0)
         {
             self.close(registry, token);
             return;

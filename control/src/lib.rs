@@ -14,6 +14,7 @@ pub mod admin;
 pub mod config;
 pub mod garp;
 pub mod group;
+pub mod metrics;
 mod notify;
 mod responder;
 pub mod router;

@@ -90,7 +90,7 @@ pub const METRICS: &[MetricDoc] = &[
         "vipdrift_queue_info",
         Gauge,
         &["port", "queue", "bind_mode"],
-        "A queue with a worker and the AF_XDP bind mode it got (zerocopy, copy, skb); always 1.",
+        "A queue with a worker, labelled with the AF_XDP bind mode it got; always 1.",
     ),
     doc("vipdrift_interface_up", Gauge, &["port"], "1 if the interface has carrier, else 0."),
     doc(
@@ -129,7 +129,7 @@ pub const METRICS: &[MetricDoc] = &[
     ),
     doc("vipdrift_group_garps_sent_total", Counter, GROUP, "Gratuitous ARPs and unsolicited neighbor advertisements sent."),
     doc("vipdrift_group_transitions_total", Counter, GROUP, "VRRP state transitions."),
-    doc("vipdrift_group_split_brains_total", Counter, GROUP, "Times this node, as master, heard another master."),
+    doc("vipdrift_group_split_brains_total", Counter, GROUP, "Times two masters met (a healed partition or a preemption), counted by the winner and by the loser."),
     doc("vipdrift_uptime_seconds", Gauge, &[], "Seconds since the daemon started."),
     doc(
         "vipdrift_reloads_total",

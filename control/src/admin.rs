@@ -172,7 +172,7 @@ pub struct InterfaceStatus {
 pub struct QueueBinding {
     /// Queue number.
     pub queue: u32,
-    /// `zerocopy`, `copy` or `skb`.
+    /// `zero-copy`, `copy` or `skb`.
     pub bind_mode: String,
 }
 
@@ -262,7 +262,7 @@ pub struct QueueStats {
     pub port: String,
     /// Queue.
     pub queue: u32,
-    /// `zerocopy`, `copy` or `skb`.
+    /// `zero-copy`, `copy` or `skb`.
     pub bind_mode: String,
     /// Frames received.
     pub rx_packets: u64,

@@ -9,7 +9,9 @@
 //! module hands it the requests and writes back its replies.
 
 use crate::admin::{parse_request, Reply, Request, MAX_REQUEST};
-use crate::metrics::{http_response, parse_http_request, HttpRequest};
+use crate::metrics::{
+    http_answer, http_response, parse_http_request, reason_phrase, HttpRequest, CONTENT_TYPE, METRICS_PATH,
+};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
@@ -232,7 +234,7 @@ impl Endpoints {
                 let refusal = if admin {
                     Reply::failure(format!("too many connections (at most {MAX_CONNECTIONS}); try again")).to_line()
                 } else {
-                    String::from_utf8_lossy(&http_response(503, "Service Unavailable", "text/plain", "busy\n", false))
+                    String::from_utf8_lossy(&http_response(503, reason_phrase(503), "text/plain", "busy\n", false))
                         .into_owned()
                 };
                 let _ = stream.write(refusal.as_bytes());
@@ -351,21 +353,17 @@ impl Endpoints {
         if conn.closing || conn.pending > 0 {
             return;
         }
-        match parse_http_request(&conn.input) {
+        let request = parse_http_request(&conn.input);
+        match &request {
             HttpRequest::Incomplete => {}
-            HttpRequest::Get { path, head_only } => {
+            HttpRequest::Get { path, head_only } if path == METRICS_PATH => {
                 conn.closing = true;
-                if path == "/metrics" {
-                    conn.pending += 1;
-                    incoming.push((token, Incoming::Scrape { head_only }));
-                } else {
-                    let body = "not found; the metrics are at /metrics\n";
-                    conn.output.extend(http_response(404, "Not Found", "text/plain", body, head_only));
-                }
+                conn.pending += 1;
+                incoming.push((token, Incoming::Scrape { head_only: *head_only }));
             }
-            HttpRequest::Bad { status, reason } => {
+            _ => {
                 conn.closing = true;
-                conn.output.extend(http_response(status, reason, "text/plain", &format!("{reason}\n"), false));
+                conn.output.extend(http_answer(&request, String::new).unwrap_or_default());
             }
         }
     }
@@ -383,7 +381,7 @@ impl Endpoints {
         let Some(conn) = self.connections.get_mut(&token) else { return };
         self.counters.scrapes += 1;
         conn.pending = conn.pending.saturating_sub(1);
-        conn.output.extend(http_response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, head_only));
+        conn.output.extend(http_response(200, reason_phrase(200), CONTENT_TYPE, body, head_only));
         self.flush(registry, token);
     }
 

@@ -1,32 +1,954 @@
-//! Placeholder until the metrics renderer lands (replaced on merge).
-use crate::admin::{Stats, Status};
-pub(crate) enum HttpRequest {
+//! The Prometheus endpoint's pure half: the text exposition (format 0.0.4)
+//! of a [`Status`] and a [`Stats`], and a small HTTP/1.x request reader and
+//! response writer for `GET /metrics`.
+//!
+//! [`render`] writes every family in [`METRICS`] once, with its `# HELP` and
+//! `# TYPE` lines, in that order. Counters end in `_total`. Queue families
+//! are labelled `{port,queue}`, group families `{group,family,vrid}` (a
+//! mixed-family group is two virtual routers, one per family), and a family
+//! with a `reason` or `kind` label has one sample per key of the daemon's map,
+//! zeros included.
+//!
+//! The HTTP side is deliberately small: [`parse_http_request`] reads one
+//! request head (at most [`MAX_HTTP_REQUEST`] bytes), [`http_answer`] turns it
+//! into the whole response, and the server closes the connection after
+//! writing it.
+
+use crate::admin::{GroupStats, GroupStatus, QueueStats, Stats, Status};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The `Content-Type` of the exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The one path served.
+pub const METRICS_PATH: &str = "/metrics";
+/// The longest request head (request line and headers, blank line included).
+pub const MAX_HTTP_REQUEST: usize = 8192;
+
+/// Prometheus metric type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricType {
+    /// Only goes up (resets when the daemon restarts).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+}
+
+impl MetricType {
+    /// The name in a `# TYPE` line.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+        }
+    }
+}
+
+/// One metric family, for the exposition and for documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricDoc {
+    /// Family name.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: MetricType,
+    /// Its labels, in order.
+    pub labels: &'static [&'static str],
+    /// The `# HELP` text.
+    pub help: &'static str,
+}
+
+const QUEUE: &[&str] = &["port", "queue"];
+const GROUP: &[&str] = &["group", "family", "vrid"];
+
+const fn doc(name: &'static str, kind: MetricType, labels: &'static [&'static str], help: &'static str) -> MetricDoc {
+    MetricDoc { name, kind, labels, help }
+}
+
+use MetricType::{Counter, Gauge};
+
+/// Every family [`render`] writes, in the order it writes them.
+pub const METRICS: &[MetricDoc] = &[
+    doc("vipdrift_rx_packets_total", Counter, QUEUE, "Frames received on the queue."),
+    doc("vipdrift_rx_bytes_total", Counter, QUEUE, "Bytes received on the queue."),
+    doc("vipdrift_tx_packets_total", Counter, QUEUE, "Frames sent on the queue."),
+    doc("vipdrift_tx_bytes_total", Counter, QUEUE, "Bytes sent on the queue."),
+    doc("vipdrift_to_control_total", Counter, QUEUE, "Frames (VRRP adverts) the queue's worker handed to the control thread."),
+    doc("vipdrift_drops_total", Counter, &["port", "queue", "reason"], "Frames the engine dropped on the queue, by reason."),
+    doc(
+        "vipdrift_replies_total",
+        Counter,
+        &["port", "queue", "kind"],
+        "Replies the responder sent on the queue, by kind (arp, na, echo).",
+    ),
+    doc(
+        "vipdrift_responder_rejected_total",
+        Counter,
+        &["port", "queue", "reason"],
+        "Frames the responder dropped or only counted, by reason (not_owned, bad_arp, bad_ndp, bad_echo, announcement).",
+    ),
+    doc(
+        "vipdrift_queue_info",
+        Gauge,
+        &["port", "queue", "bind_mode"],
+        "A queue with a worker, labelled with the AF_XDP bind mode it got; always 1.",
+    ),
+    doc("vipdrift_interface_up", Gauge, &["port"], "1 if the interface has carrier, else 0."),
+    doc(
+        "vipdrift_group_state",
+        Gauge,
+        GROUP,
+        "VRRP state of the virtual router, numbered as keepalived does: 0 initialize, 1 backup, 2 master, 3 fault.",
+    ),
+    doc("vipdrift_group_priority", Gauge, GROUP, "Priority from the configuration."),
+    doc(
+        "vipdrift_group_effective_priority",
+        Gauge,
+        GROUP,
+        "Priority in use, after `vipdrift ctl priority`; elections use this one.",
+    ),
+    doc(
+        "vipdrift_group_maintenance",
+        Gauge,
+        GROUP,
+        "1 if the group is in maintenance (handed over, staying backup), else 0.",
+    ),
+    doc("vipdrift_group_owned", Gauge, GROUP, "1 if this node answers for the group's VIPs now, else 0."),
+    doc("vipdrift_group_adverts_sent_total", Counter, GROUP, "VRRP advertisements sent."),
+    doc("vipdrift_group_adverts_received_total", Counter, GROUP, "VRRP advertisements accepted."),
+    doc(
+        "vipdrift_group_adverts_rejected_total",
+        Counter,
+        &["group", "family", "vrid", "reason"],
+        "VRRP advertisements not accepted, by reason (malformed, own_advert, not_a_peer, other_vrid, while_owner).",
+    ),
+    doc(
+        "vipdrift_group_adverts_checksum_forms_total",
+        Counter,
+        &["group", "family", "vrid", "form"],
+        "Accepted IPv4 advertisements by checksum form (pseudo_header, message_only): which form the peers send.",
+    ),
+    doc("vipdrift_group_garps_sent_total", Counter, GROUP, "Gratuitous ARPs and unsolicited neighbor advertisements sent."),
+    doc("vipdrift_group_transitions_total", Counter, GROUP, "VRRP state transitions."),
+    doc("vipdrift_group_split_brains_total", Counter, GROUP, "Times two masters met (a healed partition or a preemption), counted by the winner and by the loser."),
+    doc("vipdrift_uptime_seconds", Gauge, &[], "Seconds since the daemon started."),
+    doc(
+        "vipdrift_reloads_total",
+        Counter,
+        &["result"],
+        "Configuration reloads, by result (ok: applied, refused: the new configuration was rejected and the old one kept).",
+    ),
+    doc(
+        "vipdrift_inject_failures_total",
+        Counter,
+        &[],
+        "Frames (adverts, GARPs) the control thread could not inject because a worker's queue was full.",
+    ),
+    doc("vipdrift_admin_requests_total", Counter, &[], "Admin API requests served."),
+    doc(
+        "vipdrift_admin_errors_total",
+        Counter,
+        &[],
+        "Admin API requests refused as malformed (the connection was closed).",
+    ),
+    doc("vipdrift_scrapes_total", Counter, &[], "Metrics scrapes served."),
+    doc("vipdrift_build_info", Gauge, &["version"], "The running vipdrift's version; always 1."),
+];
+
+/// The number keepalived (and `vipdrift_group_state`) gives a VRRP state.
+pub fn state_number(state: &str) -> Option<u8> {
+    match state {
+        "initialize" => Some(0),
+        "backup" => Some(1),
+        "master" => Some(2),
+        "fault" => Some(3),
+        _ => None,
+    }
+}
+
+/// Reads one field of a queue's or group's entry.
+type Field<T, R> = fn(&T) -> R;
+/// Reads one map of counts by reason (or kind) of a queue's or group's entry.
+type Counts<T> = fn(&T) -> &BTreeMap<String, u64>;
+
+/// The text exposition (format 0.0.4) of the daemon's status and counters:
+/// every family of [`METRICS`], each with its `# HELP` and `# TYPE` once.
+pub fn render(status: &Status, stats: &Stats) -> String {
+    let mut out = Exposition::default();
+
+    let queue_counters: [(&str, Field<QueueStats, u64>); 5] = [
+        ("vipdrift_rx_packets_total", |q| q.rx_packets),
+        ("vipdrift_rx_bytes_total", |q| q.rx_bytes),
+        ("vipdrift_tx_packets_total", |q| q.tx_packets),
+        ("vipdrift_tx_bytes_total", |q| q.tx_bytes),
+        ("vipdrift_to_control_total", |q| q.to_control),
+    ];
+    for (name, value) in queue_counters {
+        out.family(name, stats.queues.iter().map(|q| (queue_labels(&q.port, q.queue, &[]), value(q))));
+    }
+    let queue_maps: [(&str, &str, Counts<QueueStats>); 3] = [
+        ("vipdrift_drops_total", "reason", |q| &q.drops),
+        ("vipdrift_replies_total", "kind", |q| &q.replies),
+        ("vipdrift_responder_rejected_total", "reason", |q| &q.rejected),
+    ];
+    for (name, label, map) in queue_maps {
+        out.family(
+            name,
+            stats
+                .queues
+                .iter()
+                .flat_map(|q| map(q).iter().map(move |(key, &n)| (queue_labels(&q.port, q.queue, &[(label, key)]), n))),
+        );
+    }
+    out.family(
+        "vipdrift_queue_info",
+        stats.queues.iter().map(|q| (queue_labels(&q.port, q.queue, &[("bind_mode", &q.bind_mode)]), 1u64)),
+    );
+    out.family(
+        "vipdrift_interface_up",
+        status.interfaces.iter().map(|i| (labels(&[("port", &i.name)]), u64::from(i.link_up))),
+    );
+
+    out.family(
+        "vipdrift_group_state",
+        status.groups.iter().filter_map(|g| {
+            state_number(&g.state).map(|n| (group_labels(&g.name, &g.family, g.vrid, &[]), u64::from(n)))
+        }),
+    );
+    let group_gauges: [(&str, Field<GroupStatus, u64>); 4] = [
+        ("vipdrift_group_priority", |g| u64::from(g.priority)),
+        ("vipdrift_group_effective_priority", |g| u64::from(g.effective_priority)),
+        ("vipdrift_group_maintenance", |g| u64::from(g.maintenance)),
+        ("vipdrift_group_owned", |g| u64::from(g.owned)),
+    ];
+    for (name, value) in group_gauges {
+        out.family(name, status.groups.iter().map(|g| (group_labels(&g.name, &g.family, g.vrid, &[]), value(g))));
+    }
+    let group_counters: [(&str, Field<GroupStats, u64>); 2] = [
+        ("vipdrift_group_adverts_sent_total", |g| g.adverts_sent),
+        ("vipdrift_group_adverts_received_total", |g| g.adverts_received),
+    ];
+    for (name, value) in group_counters {
+        out.family(name, stats.groups.iter().map(|g| (group_labels(&g.name, &g.family, g.vrid, &[]), value(g))));
+    }
+    let group_maps: [(&str, &str, Counts<GroupStats>); 2] = [
+        ("vipdrift_group_adverts_rejected_total", "reason", |g| &g.adverts_rejected),
+        ("vipdrift_group_adverts_checksum_forms_total", "form", |g| &g.checksum_forms),
+    ];
+    for (name, label, map) in group_maps {
+        out.family(
+            name,
+            stats.groups.iter().flat_map(|g| {
+                map(g).iter().map(move |(key, &n)| (group_labels(&g.name, &g.family, g.vrid, &[(label, key)]), n))
+            }),
+        );
+    }
+    let group_counters: [(&str, Field<GroupStats, u64>); 3] = [
+        ("vipdrift_group_garps_sent_total", |g| g.garps_sent),
+        ("vipdrift_group_transitions_total", |g| g.transitions),
+        ("vipdrift_group_split_brains_total", |g| g.split_brains),
+    ];
+    for (name, value) in group_counters {
+        out.family(name, stats.groups.iter().map(|g| (group_labels(&g.name, &g.family, g.vrid, &[]), value(g))));
+    }
+
+    let c = &stats.control;
+    out.family("vipdrift_uptime_seconds", [(String::new(), status.daemon.uptime_s)]);
+    out.family(
+        "vipdrift_reloads_total",
+        [(labels(&[("result", "ok")]), c.reloads), (labels(&[("result", "refused")]), c.reload_failures)],
+    );
+    out.family("vipdrift_inject_failures_total", [(String::new(), c.inject_failures)]);
+    out.family("vipdrift_admin_requests_total", [(String::new(), c.admin_requests)]);
+    out.family("vipdrift_admin_errors_total", [(String::new(), c.admin_errors)]);
+    out.family("vipdrift_scrapes_total", [(String::new(), c.scrapes)]);
+    out.family("vipdrift_build_info", [(labels(&[("version", &status.daemon.version)]), 1u64)]);
+    out.text
+}
+
+/// The exposition being written.
+#[derive(Default)]
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    /// Writes family `name` (of [`METRICS`]): its HELP and TYPE lines, then
+    /// one line per (rendered label set, value).
+    fn family<V: Into<SampleValue>>(&mut self, name: &str, samples: impl IntoIterator<Item = (String, V)>) {
+        let doc = METRICS.iter().find(|m| m.name == name);
+        debug_assert!(doc.is_some(), "{name} is documented in METRICS");
+        if let Some(doc) = doc {
+            let _ = writeln!(self.text, "# HELP {name} {}", escape_help(doc.help));
+            let _ = writeln!(self.text, "# TYPE {name} {}", doc.kind.name());
+        }
+        for (labels, value) in samples {
+            let value = match value.into() {
+                SampleValue::Count(n) => n.to_string(),
+                SampleValue::Real(x) => format_value(x),
+            };
+            let _ = writeln!(self.text, "{name}{labels} {value}");
+        }
+    }
+}
+
+/// A sample's value: counts are written exactly (an `f64` would round
+/// them above 2^53), the rest as floats.
+enum SampleValue {
+    Count(u64),
+    Real(f64),
+}
+
+impl From<u64> for SampleValue {
+    fn from(n: u64) -> SampleValue {
+        SampleValue::Count(n)
+    }
+}
+
+impl From<f64> for SampleValue {
+    fn from(x: f64) -> SampleValue {
+        SampleValue::Real(x)
+    }
+}
+
+fn queue_labels(port: &str, queue: u32, extra: &[(&str, &str)]) -> String {
+    let queue = queue.to_string();
+    let mut pairs = vec![("port", port), ("queue", queue.as_str())];
+    pairs.extend_from_slice(extra);
+    labels(&pairs)
+}
+
+fn group_labels(group: &str, family: &str, vrid: u8, extra: &[(&str, &str)]) -> String {
+    let vrid = vrid.to_string();
+    let mut pairs = vec![("group", group), ("family", family), ("vrid", vrid.as_str())];
+    pairs.extend_from_slice(extra);
+    labels(&pairs)
+}
+
+/// `{a="x",b="y"}`, or nothing without labels.
+fn labels(pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("{");
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{name}=\"{}\"", escape_label_value(value));
+    }
+    out.push('}');
+    out
+}
+
+/// A label value as the text format wants it: `\`, `"` and newline escaped.
+pub fn escape_label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// HELP text as the text format wants it: `\` and newline escaped.
+fn escape_help(help: &str) -> String {
+    help.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// A sample value: integers without a fraction, `NaN`, `+Inf`, `-Inf`.
+fn format_value(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        // Display never uses an exponent and prints integers without ".0".
+        format!("{value}")
+    }
+}
+
+/// What [`parse_http_request`] made of the bytes read so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpRequest {
+    /// The head has not ended yet: read more (the caller stops at
+    /// [`MAX_HTTP_REQUEST`] bytes; this parser says [`HttpRequest::Bad`] then).
     Incomplete,
-    Get { path: String, head_only: bool },
-    Bad { status: u16, reason: &'static str },
+    /// A GET or HEAD request for `path` (the target without its query).
+    Get {
+        /// The path, like `/metrics`.
+        path: String,
+        /// A HEAD request: answer with the headers only.
+        head_only: bool,
+    },
+    /// Not a request this endpoint serves: answer `status` and close.
+    Bad {
+        /// HTTP status: 400, 405, 431 or 505.
+        status: u16,
+        /// What was wrong, for the response body.
+        message: String,
+    },
 }
-pub(crate) fn parse_http_request(buf: &[u8]) -> HttpRequest {
-    if !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        return HttpRequest::Incomplete;
-    }
-    let line = buf.split(|&b| b == b'\r').next().unwrap_or_default();
-    let mut parts = line.split(|&b| b == b' ');
-    match parts.next() {
-        Some(b"GET") => {}
-        _ => return HttpRequest::Bad { status: 405, reason: "Method Not Allowed" },
-    }
-    HttpRequest::Get { path: String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned(), head_only: false }
+
+fn bad(status: u16, message: impl Into<String>) -> HttpRequest {
+    HttpRequest::Bad { status, message: message.into() }
 }
-pub(crate) fn http_response(status: u16, reason: &str, content_type: &str, body: &str, head_only: bool) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+
+/// Parses an HTTP/1.x request head from the bytes read so far. The head is
+/// complete at the first empty line (CRLF CRLF; a bare LF is accepted as a
+/// line end too); a body, if any, is ignored. Only GET and HEAD are served.
+pub fn parse_http_request(buf: &[u8]) -> HttpRequest {
+    // Empty lines before the request line are skipped (RFC 9112 §2.2).
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let Some(end) = head_end(buf, start) else {
+        return if buf.len() >= MAX_HTTP_REQUEST {
+            bad(431, format!("the request head is longer than {MAX_HTTP_REQUEST} bytes"))
+        } else {
+            HttpRequest::Incomplete
+        };
+    };
+    if end > MAX_HTTP_REQUEST {
+        return bad(431, format!("the request head is longer than {MAX_HTTP_REQUEST} bytes"));
+    }
+    let Ok(head) = std::str::from_utf8(&buf[start..end]) else {
+        return bad(400, "the request head is not text (UTF-8)");
+    };
+    let mut lines = head.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line));
+    if lines.clone().any(|line| line.contains(['\0', '\r'])) {
+        return bad(400, "the request head holds a NUL byte or a bare CR");
+    }
+    let request_line = lines.next().unwrap_or("");
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return bad(400, "the request line is not METHOD TARGET HTTP/1.x");
+    };
+    if method.is_empty() || !method.bytes().all(is_token_byte) {
+        return bad(400, "the method is not a token");
+    }
+    let minor = match version.strip_prefix("HTTP/") {
+        Some(v) if v.len() == 3 && v.as_bytes()[1] == b'.' && v.as_bytes()[0].is_ascii_digit() => {
+            if v.as_bytes()[0] != b'1' {
+                return bad(505, format!("{version} is not spoken here; expected HTTP/1.0 or HTTP/1.1"));
+            }
+            match v.as_bytes()[2] {
+                d @ b'0'..=b'9' => d - b'0',
+                _ => return bad(400, "the request line is not METHOD TARGET HTTP/1.x"),
+            }
+        }
+        _ => return bad(400, "the request line is not METHOD TARGET HTTP/1.x"),
+    };
+    let mut host = false;
+    for line in lines.filter(|line| !line.is_empty()) {
+        if line.starts_with([' ', '\t']) {
+            return bad(400, "folded header lines are not accepted");
+        }
+        let Some((name, _value)) = line.split_once(':') else {
+            return bad(400, "a header line has no colon");
+        };
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return bad(400, "a header name is not a token");
+        }
+        host |= name.eq_ignore_ascii_case("host");
+    }
+    if minor >= 1 && !host {
+        return bad(400, "an HTTP/1.1 request needs a Host header");
+    }
+    let head_only = match method {
+        "GET" => false,
+        "HEAD" => true,
+        _ => return bad(405, format!("method {method} is not allowed; expected GET or HEAD")),
+    };
+    let Some(path) = request_path(target) else {
+        return bad(400, "the request target is not a path");
+    };
+    HttpRequest::Get { path: path.to_owned(), head_only }
+}
+
+/// The end of the head (just past its empty line), looking from `start`.
+fn head_end(buf: &[u8], start: usize) -> Option<usize> {
+    let mut line_start = start;
+    for (i, &b) in buf.iter().enumerate().skip(start) {
+        if b == b'\n' {
+            let line = &buf[line_start..i];
+            if line.is_empty() || line == b"\r" {
+                return Some(i + 1);
+            }
+            line_start = i + 1;
+        }
+    }
+    None
+}
+
+/// The path of an origin-form (`/metrics?x`) or absolute-form
+/// (`http://host:9650/metrics`) target, without the query.
+fn request_path(target: &str) -> Option<&str> {
+    let rest = if target.starts_with('/') {
+        target
+    } else {
+        let lower: String = target.chars().take(8).collect::<String>().to_ascii_lowercase();
+        let after_scheme = if lower.starts_with("http://") {
+            &target[7..]
+        } else if lower.starts_with("https://") {
+            &target[8..]
+        } else {
+            return None;
+        };
+        after_scheme.find('/').map_or("/", |i| &after_scheme[i..])
+    };
+    let path = rest.split(['?', '#']).next().unwrap_or(rest);
+    Some(if path.is_empty() { "/" } else { path })
+}
+
+/// `tchar` of RFC 9110 §5.6.2.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The reason phrase of a status this endpoint sends.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        500 => "Internal Server Error",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// A whole HTTP/1.1 response with `Content-Length` and `Connection: close`
+/// (and `Allow: GET, HEAD` for a 405); the body is left out for HEAD
+/// (`head_only`), its length still given. CR and LF in `reason` and
+/// `content_type` become spaces.
+pub fn http_response(status: u16, reason: &str, content_type: &str, body: &str, head_only: bool) -> Vec<u8> {
+    let clean = |s: &str| s.replace(['\r', '\n'], " ");
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        clean(reason),
+        clean(content_type),
         body.len()
     );
-    if !head_only {
-        out.push_str(body);
+    if status == 405 {
+        head.push_str("Allow: GET, HEAD\r\n");
     }
-    out.into_bytes()
+    head.push_str("\r\n");
+    let mut out = head.into_bytes();
+    if !head_only {
+        out.extend_from_slice(body.as_bytes());
+    }
+    out
 }
-pub(crate) fn render(_status: &Status, _stats: &Stats) -> String {
-    String::new()
+
+/// The response to `request`: the exposition `metrics()` writes for
+/// `GET /metrics` (or HEAD), 404 for any other path, the error for a bad
+/// request; `None` while the request is incomplete. `metrics` is called only
+/// for a scrape, so it may count it.
+pub fn http_answer(request: &HttpRequest, metrics: impl FnOnce() -> String) -> Option<Vec<u8>> {
+    let text = "text/plain; charset=utf-8";
+    Some(match request {
+        HttpRequest::Incomplete => return None,
+        HttpRequest::Get { path, head_only } if path == METRICS_PATH => {
+            http_response(200, reason_phrase(200), CONTENT_TYPE, &metrics(), *head_only)
+        }
+        HttpRequest::Get { path, head_only } => {
+            let body = format!("{path} is not here; the metrics are at {METRICS_PATH}\n");
+            http_response(404, reason_phrase(404), text, &body, *head_only)
+        }
+        HttpRequest::Bad { status, message } => {
+            http_response(*status, reason_phrase(*status), text, &format!("{message}\n"), false)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::{
+        ControlStats, DaemonStatus, GroupStats, GroupStatus, InterfaceStatus, QueueBinding, QueueStats,
+    };
+    use std::collections::HashMap;
+
+    fn map(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|&(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    fn sample() -> (Status, Stats) {
+        let status = Status {
+            daemon: DaemonStatus {
+                pid: 4242,
+                version: "0.1.0".into(),
+                config: "/etc/vipdrift.toml".into(),
+                uptime_s: 3723.5,
+                reloads: 2,
+                reload_failures: 1,
+                last_reload_error: None,
+            },
+            interfaces: vec![
+                InterfaceStatus {
+                    name: "eth0".into(),
+                    mac: "02:00:00:00:00:02".into(),
+                    link_up: true,
+                    queues: vec![QueueBinding { queue: 0, bind_mode: "zerocopy".into() }],
+                },
+                InterfaceStatus {
+                    name: "eth1".into(),
+                    mac: "02:00:00:00:01:02".into(),
+                    link_up: false,
+                    queues: vec![],
+                },
+            ],
+            groups: vec![
+                GroupStatus {
+                    name: "web".into(),
+                    family: "ipv4".into(),
+                    interface: "eth0".into(),
+                    vrid: 51,
+                    state: "master".into(),
+                    priority: 200,
+                    effective_priority: 150,
+                    owned: true,
+                    ..GroupStatus::default()
+                },
+                GroupStatus {
+                    name: "we\"ird\\na\nme".into(),
+                    family: "ipv6".into(),
+                    interface: "eth0".into(),
+                    vrid: 52,
+                    state: "fault".into(),
+                    priority: 100,
+                    effective_priority: 100,
+                    maintenance: true,
+                    ..GroupStatus::default()
+                },
+            ],
+        };
+        let stats = Stats {
+            rate_window_s: 1.0,
+            queues: vec![QueueStats {
+                port: "eth0".into(),
+                queue: 0,
+                bind_mode: "zerocopy".into(),
+                rx_packets: 1000,
+                rx_bytes: u64::MAX,
+                tx_packets: 900,
+                tx_bytes: 57600,
+                to_control: 12,
+                drops: map(&[("no_handler", 3), ("ring_full", 0)]),
+                replies: map(&[("arp", 5), ("echo", 7), ("na", 0)]),
+                rejected: map(&[("not_owned", 9)]),
+                ..QueueStats::default()
+            }],
+            groups: vec![GroupStats {
+                name: "web".into(),
+                family: "ipv4".into(),
+                vrid: 51,
+                state: "master".into(),
+                adverts_sent: 100,
+                adverts_received: 4,
+                adverts_rejected: map(&[("malformed", 1), ("own_advert", 0)]),
+                checksum_forms: map(&[("message_only", 0), ("pseudo_header", 4)]),
+                garps_sent: 10,
+                transitions: 2,
+                split_brains: 1,
+            }],
+            control: ControlStats {
+                inject_failures: 0,
+                admin_requests: 17,
+                admin_errors: 1,
+                scrapes: 3,
+                reloads: 2,
+                reload_failures: 1,
+            },
+        };
+        (status, stats)
+    }
+
+    /// Splits a sample line into (name, labels, value), checking its syntax.
+    fn sample_line(line: &str) -> (String, Vec<(String, String)>, String) {
+        let (series, value) = line.rsplit_once(' ').expect("NAME{LABELS} VALUE");
+        let (name, rest) = series.split_once('{').map_or((series, None), |(n, r)| (n, Some(r)));
+        assert!(
+            name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':'),
+            "metric name {name:?} in {line}"
+        );
+        let mut labels = Vec::new();
+        if let Some(mut rest) = rest {
+            loop {
+                let (label, after) = rest.split_once("=\"").expect("label=\"value\"");
+                let mut value = String::new();
+                let mut chars = after.char_indices();
+                let end = loop {
+                    match chars.next().expect("closing quote") {
+                        (_, '\\') => match chars.next().expect("escaped char").1 {
+                            '\\' => value.push('\\'),
+                            '"' => value.push('"'),
+                            'n' => value.push('\n'),
+                            c => panic!("bad escape \\{c} in {line}"),
+                        },
+                        (i, '"') => break i,
+                        (_, c) => value.push(c),
+                    }
+                };
+                labels.push((label.to_owned(), value));
+                rest = &after[end + 1..];
+                if rest == "}" {
+                    break;
+                }
+                rest = rest.strip_prefix(',').expect("comma between labels");
+            }
+        }
+        let _: f64 = value.parse().unwrap_or_else(|_| panic!("value of {line}"));
+        (name.to_owned(), labels, value.to_owned())
+    }
+
+    #[test]
+    fn every_family_once_with_help_and_type_and_documented_labels() {
+        let (status, stats) = sample();
+        let text = render(&status, &stats);
+        assert!(text.ends_with('\n'));
+        let mut helps = HashMap::new();
+        let mut types = HashMap::new();
+        let mut order = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap();
+                *helps.entry(name.to_owned()).or_insert(0) += 1;
+                order.push(name.to_owned());
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                *types.entry(name.to_owned()).or_insert(0) += 1;
+                let doc = METRICS.iter().find(|m| m.name == name).unwrap();
+                assert_eq!(kind, doc.kind.name());
+                assert_eq!(order.last().map(String::as_str), Some(name), "TYPE right after HELP");
+            } else {
+                assert!(!line.starts_with('#'), "{line}");
+                let (name, labels, _) = sample_line(line);
+                assert_eq!(order.last(), Some(&name), "{line} belongs to the family above it");
+                let doc = METRICS.iter().find(|m| m.name == name).unwrap();
+                let names: Vec<&str> = labels.iter().map(|(l, _)| l.as_str()).collect();
+                assert_eq!(names, doc.labels, "{line}");
+            }
+        }
+        let documented: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+        assert_eq!(order, documented, "every family, once, in METRICS order");
+        assert!(helps.values().chain(types.values()).all(|&n| n == 1));
+        for m in METRICS {
+            assert_eq!(m.kind == MetricType::Counter, m.name.ends_with("_total"), "{}", m.name);
+            assert!(m.name.starts_with("vipdrift_"));
+        }
+    }
+
+    fn value_of(text: &str, series: &str) -> Option<String> {
+        text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
+    }
+
+    #[test]
+    fn samples_carry_the_daemon_values() {
+        let (status, stats) = sample();
+        let text = render(&status, &stats);
+        let cases = [
+            (r#"vipdrift_rx_packets_total{port="eth0",queue="0"}"#, "1000"),
+            (r#"vipdrift_tx_bytes_total{port="eth0",queue="0"}"#, "57600"),
+            (r#"vipdrift_rx_bytes_total{port="eth0",queue="0"}"#, "18446744073709551615"),
+            (r#"vipdrift_to_control_total{port="eth0",queue="0"}"#, "12"),
+            (r#"vipdrift_drops_total{port="eth0",queue="0",reason="no_handler"}"#, "3"),
+            (r#"vipdrift_drops_total{port="eth0",queue="0",reason="ring_full"}"#, "0"),
+            (r#"vipdrift_replies_total{port="eth0",queue="0",kind="na"}"#, "0"),
+            (r#"vipdrift_responder_rejected_total{port="eth0",queue="0",reason="not_owned"}"#, "9"),
+            (r#"vipdrift_queue_info{port="eth0",queue="0",bind_mode="zerocopy"}"#, "1"),
+            (r#"vipdrift_interface_up{port="eth0"}"#, "1"),
+            (r#"vipdrift_interface_up{port="eth1"}"#, "0"),
+            (r#"vipdrift_group_state{group="web",family="ipv4",vrid="51"}"#, "2"),
+            (r#"vipdrift_group_state{group="we\"ird\\na\nme",family="ipv6",vrid="52"}"#, "3"),
+            (r#"vipdrift_group_priority{group="web",family="ipv4",vrid="51"}"#, "200"),
+            (r#"vipdrift_group_effective_priority{group="web",family="ipv4",vrid="51"}"#, "150"),
+            (r#"vipdrift_group_maintenance{group="web",family="ipv4",vrid="51"}"#, "0"),
+            (r#"vipdrift_group_maintenance{group="we\"ird\\na\nme",family="ipv6",vrid="52"}"#, "1"),
+            (r#"vipdrift_group_owned{group="web",family="ipv4",vrid="51"}"#, "1"),
+            (r#"vipdrift_group_adverts_rejected_total{group="web",family="ipv4",vrid="51",reason="own_advert"}"#, "0"),
+            (
+                r#"vipdrift_group_adverts_checksum_forms_total{group="web",family="ipv4",vrid="51",form="pseudo_header"}"#,
+                "4",
+            ),
+            (r#"vipdrift_group_split_brains_total{group="web",family="ipv4",vrid="51"}"#, "1"),
+            ("vipdrift_uptime_seconds", "3723.5"),
+            (r#"vipdrift_reloads_total{result="ok"}"#, "2"),
+            (r#"vipdrift_reloads_total{result="refused"}"#, "1"),
+            ("vipdrift_admin_requests_total", "17"),
+            ("vipdrift_admin_errors_total", "1"),
+            ("vipdrift_scrapes_total", "3"),
+            (r#"vipdrift_build_info{version="0.1.0"}"#, "1"),
+        ];
+        for (series, value) in cases {
+            assert_eq!(value_of(&text, series).as_deref(), Some(value), "{series} in\n{text}");
+        }
+        // The awkward group name parses back to itself.
+        let weird = text.lines().find(|l| l.starts_with("vipdrift_group_state{") && l.contains("ipv6")).unwrap();
+        assert_eq!(sample_line(weird).1[0].1, "we\"ird\\na\nme");
+    }
+
+    #[test]
+    fn empty_daemon_still_renders_every_family() {
+        let text = render(&Status::default(), &Stats::default());
+        assert_eq!(text.lines().filter(|l| l.starts_with("# HELP ")).count(), METRICS.len());
+        assert_eq!(value_of(&text, "vipdrift_uptime_seconds").as_deref(), Some("0"));
+        assert!(!text.contains("vipdrift_group_state{"));
+        // An unknown state is left out rather than given a made-up number.
+        let status = Status {
+            groups: vec![GroupStatus { name: "g".into(), state: "confused".into(), ..GroupStatus::default() }],
+            ..Status::default()
+        };
+        assert!(!render(&status, &Stats::default()).contains("vipdrift_group_state{"));
+    }
+
+    #[test]
+    fn values_and_escapes() {
+        assert_eq!(format_value(3.0), "3");
+        assert_eq!(format_value(0.25), "0.25");
+        assert_eq!(format_value(1e20), "100000000000000000000");
+        assert_eq!(format_value(f64::NAN), "NaN");
+        assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(escape_label_value("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+        assert_eq!(escape_help("x\\y\nz"), "x\\\\y\\nz");
+        assert_eq!(labels(&[]), "");
+    }
+
+    fn get(path: &str, head_only: bool) -> HttpRequest {
+        HttpRequest::Get { path: path.into(), head_only }
+    }
+
+    fn status_of(r: HttpRequest) -> u16 {
+        match r {
+            HttpRequest::Bad { status, .. } => status,
+            other => panic!("expected Bad, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_requests() {
+        let cases: [(&[u8], HttpRequest); 9] = [
+            (b"GET /metrics HTTP/1.1\r\nHost: x\r\nUser-Agent: Prometheus/2.0\r\n\r\n", get("/metrics", false)),
+            (b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n", get("/metrics", true)),
+            (b"GET /metrics HTTP/1.0\r\n\r\n", get("/metrics", false)),
+            (b"GET /metrics?name[]=x HTTP/1.1\r\nhost: x\r\n\r\n", get("/metrics", false)),
+            (b"GET http://127.0.0.1:9650/metrics HTTP/1.1\r\nHost: x\r\n\r\n", get("/metrics", false)),
+            (b"GET http://127.0.0.1:9650 HTTP/1.1\r\nHost: x\r\n\r\n", get("/", false)),
+            (b"GET http:// HTTP/1.0\r\n\r\n", get("/", false)),
+            (b"\r\nGET / HTTP/1.1\nHost: x\n\n", get("/", false)),
+            (b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", get("/metrics", false)),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(parse_http_request(bytes), expected, "{}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    #[test]
+    fn incomplete_until_the_empty_line() {
+        let full = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+        for n in 0..full.len() {
+            assert_eq!(parse_http_request(&full[..n]), HttpRequest::Incomplete, "{n} bytes");
+        }
+        assert_eq!(parse_http_request(full), get("/metrics", false));
+        assert_eq!(parse_http_request(b"\r\n\r\n\r\n"), HttpRequest::Incomplete, "only empty lines yet");
+    }
+
+    #[test]
+    fn bad_requests() {
+        let cases: [(&[u8], u16); 17] = [
+            (b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+            (b"DELETE / HTTP/1.0\r\n\r\n", 405),
+            (b"get /metrics HTTP/1.0\r\n\r\n", 405),
+            (b"GET /metrics HTTP/2.0\r\n\r\n", 505),
+            (b"GET /metrics\r\n\r\n", 400),
+            (b"GET  /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+            (b"GET /metrics HTTP/1.1 extra\r\n\r\n", 400),
+            (b"GET /metrics FTP/1.0\r\n\r\n", 400),
+            (b"GET /metrics HTTP/1.x\r\n\r\n", 400),
+            (b"G(T /metrics HTTP/1.0\r\n\r\n", 400),
+            (b"GET metrics HTTP/1.0\r\n\r\n", 400),
+            (b"GET /metrics HTTP/1.1\r\n\r\n", 400),
+            (b"GET /metrics HTTP/1.1\r\nHost x\r\n\r\n", 400),
+            (b"GET /metrics HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400),
+            (b"GET /m\xff HTTP/1.0\r\n\r\n", 400),
+            (b"GET /m\0 HTTP/1.0\r\n\r\n", 400),
+            (b"GET /metrics HTTP/1.0\r\nX: a\rb\r\n\r\n", 400),
+        ];
+        for (bytes, status) in cases {
+            assert_eq!(status_of(parse_http_request(bytes)), status, "{}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    #[test]
+    fn oversized_requests() {
+        // No end in sight after the limit.
+        let mut long = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+        long.resize(MAX_HTTP_REQUEST, b'a');
+        assert_eq!(status_of(parse_http_request(&long)), 431);
+        assert_eq!(parse_http_request(&long[..MAX_HTTP_REQUEST - 1]), HttpRequest::Incomplete);
+        // Ends, but past the limit.
+        long.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(status_of(parse_http_request(&long)), 431);
+        // Ends exactly at the limit: accepted.
+        let mut exact = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+        exact.resize(MAX_HTTP_REQUEST - 4, b'a');
+        exact.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(parse_http_request(&exact), get("/metrics", false));
+        // Garbage of every length never panics.
+        for n in 0..600 {
+            let junk: Vec<u8> = (0..n).map(|i| (i * 37 % 256) as u8).collect();
+            let _ = parse_http_request(&junk);
+        }
+    }
+
+    #[test]
+    fn responses() {
+        let r = String::from_utf8(http_response(200, "OK", CONTENT_TYPE, "a 1\n", false)).unwrap();
+        assert_eq!(
+            r,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+             Content-Length: 4\r\nConnection: close\r\n\r\na 1\n"
+        );
+        let head = String::from_utf8(http_response(200, "OK", CONTENT_TYPE, "a 1\n", true)).unwrap();
+        assert!(head.ends_with("Content-Length: 4\r\nConnection: close\r\n\r\n"), "{head}");
+        let injected = String::from_utf8(http_response(404, "x\r\nSet-Cookie: a", "t\n", "", false)).unwrap();
+        assert_eq!(injected.matches("\r\n").count(), 5, "{injected}");
+
+        let scrape = http_answer(&get("/metrics", false), || "m 1\n".into()).unwrap();
+        assert!(String::from_utf8(scrape)
+            .unwrap()
+            .ends_with("version=0.0.4; charset=utf-8\r\nContent-Length: 4\r\nConnection: close\r\n\r\nm 1\n"));
+        let mut called = false;
+        let missing = http_answer(&get("/", false), || {
+            called = true;
+            String::new()
+        })
+        .unwrap();
+        assert!(!called, "no scrape counted for a 404");
+        assert!(String::from_utf8(missing).unwrap().starts_with("HTTP/1.1 404 Not Found\r\n"));
+        let refused = http_answer(&parse_http_request(b"POST /metrics HTTP/1.0\r\n\r\n"), String::new).unwrap();
+        let refused = String::from_utf8(refused).unwrap();
+        assert!(refused.starts_with("HTTP/1.1 405 Method Not Allowed\r\n") && refused.contains("Allow: GET, HEAD\r\n"));
+        assert!(refused.contains("method POST is not allowed"));
+        assert_eq!(http_answer(&HttpRequest::Incomplete, String::new), None);
+    }
+
+    /// The table of families for the README (`cargo test -p vipdrift-control
+    /// metrics_table -- --nocapture`).
+    #[test]
+    fn metrics_table() {
+        let mut out = String::from("| Metric | Type | Labels | Meaning |\n|---|---|---|---|\n");
+        for m in METRICS {
+            let _ = writeln!(out, "| `{}` | {} | {} | {} |", m.name, m.kind.name(), m.labels.join(", "), m.help);
+        }
+        println!("{out}");
+        assert_eq!(out.lines().count(), METRICS.len() + 2);
+    }
 }

@@ -212,7 +212,9 @@ fn malformed_admin_requests_are_refused_and_the_daemon_keeps_serving() {
     // A client that connects and says nothing must not hold anyone up.
     let _silent = UnixStream::connect(lab.a.socket_path()).unwrap();
     let mut refused = 0;
-    for bad in ["hello\n", "[]\n", "{\"cmd\":\"status\"}\n", "{\"v\":9,\"cmd\":\"status\"}\n", "{\"v\":1,\"cmd\":\"rm\"}\n"] {
+    for bad in
+        ["hello\n", "[]\n", "{\"cmd\":\"status\"}\n", "{\"v\":9,\"cmd\":\"status\"}\n", "{\"v\":1,\"cmd\":\"rm\"}\n"]
+    {
         let received = exchange(&lab, bad.as_bytes());
         assert_eq!(received.lines().count(), 1, "{bad:?} got one reply, then the connection closed: {received:?}");
         let reply: Value = serde_json::from_str(&received).unwrap();
@@ -236,14 +238,18 @@ fn malformed_admin_requests_are_refused_and_the_daemon_keeps_serving() {
     stream.read_to_string(&mut received).unwrap();
     assert_eq!(received.lines().filter(|l| l.contains("\"ok\":true")).count(), 2, "{received}");
     drop(UnixStream::connect(lab.a.socket_path()).unwrap().write_all(format!("{STATUS}\n").as_bytes()));
-    // More connections than the daemon keeps.
+    // More connections than the daemon keeps: the ones beyond the limit are told why.
     let crowd: Vec<UnixStream> = (0..40).filter_map(|_| UnixStream::connect(lab.a.socket_path()).ok()).collect();
-    std::thread::sleep(Duration::from_millis(200));
-    let mut turned_away = UnixStream::connect(lab.a.socket_path()).unwrap();
-    turned_away.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut refusal = String::new();
-    let _ = turned_away.read_to_string(&mut refusal);
-    assert!(refusal.contains("too many connections"), "a client beyond the limit is told why: {refusal:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut told = 0;
+    for mut member in &crowd {
+        member.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let mut got = String::new();
+        let _ = member.read_to_string(&mut got);
+        told += usize::from(got.contains("too many connections (at most 32)"));
+    }
+    // 40 on top of the silent one: at least 8 over the limit of 32.
+    assert!((8..=10).contains(&told), "{told} of 40 were told the daemon is full");
     drop(crowd);
     // The daemon notices the crowd has gone within a poll round or two.
     std::thread::sleep(Duration::from_millis(200));
@@ -339,8 +345,8 @@ fn the_metrics_endpoint_matches_the_admin_api() {
     assert!(metric(&metrics, "vipdrift_replies_total", &echo) >= 5.0, "the pings were answered");
     let malformed = [("group", "web"), ("family", "ipv4"), ("vrid", "51"), ("reason", "malformed")];
     assert_eq!(metric(&metrics, "vipdrift_group_adverts_rejected_total", &malformed), 0.0);
-    let rx_pps = before["queues"][0]["rx_pps"].as_f64().unwrap();
-    assert!(rx_pps > 50.0, "B's adverts arrive at about 100/s: {rx_pps}");
+    let tx_pps = before["queues"][0]["tx_pps"].as_f64().unwrap();
+    assert!((50.0..1000.0).contains(&tx_pps), "A's adverts leave at about 100/s: {tx_pps}");
 
     let missing = http_get(&lab, "/other");
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");

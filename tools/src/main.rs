@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod admin_cli;
 mod fwd;
 mod gen;
 mod logging;
@@ -33,6 +34,14 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Measure a failover's dark time: ICMP echo (or UDP to an echo server) on a fixed schedule, gaps reported.
     Probe(probe::ProbeArgs),
+    /// Show the running daemon's groups, their states and masters, and its interfaces.
+    Status(admin_cli::StatusArgs),
+    /// Show the running daemon's counters and rates per queue and group (--watch: every second).
+    Stats(admin_cli::StatsArgs),
+    /// Change the running daemon: maintenance, priority, reload.
+    Ctl(admin_cli::CtlArgs),
+    /// Check a configuration file as `vipdrift run` would, touching no interface or socket.
+    CheckConfig(admin_cli::CheckConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +52,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Run(args) => run::run(args),
+        Command::Status(args) => admin_cli::status(args),
+        Command::Stats(args) => admin_cli::stats(args),
+        Command::Ctl(args) => admin_cli::ctl(args),
+        Command::CheckConfig(args) => admin_cli::check_config(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,5 +63,13 @@ fn main() -> ExitCode {
             eprintln!("vipdrift: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

@@ -53,6 +53,25 @@ impl Node {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("reply {line:?} is not JSON: {e}"))
     }
 
+    /// Runs `vipdrift ARGS --socket <this node's socket>` (the admin CLI) and
+    /// returns its output, whatever its exit status.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let socket = self.socket_path();
+        std::process::Command::new(vipdrift_bin())
+            .args(args)
+            .args(["--socket", socket.to_str().unwrap()])
+            .output()
+            .expect("run vipdrift")
+    }
+
+    /// [`Node::cli`], which must succeed; its stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "vipdrift {} failed: {stderr}", args.join(" "));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Writes this node's configuration: one group (VRID 51) with `vips`.
     pub fn configure(&self, priority: u8, preempt: bool, mode: &str, vips: &[&str]) {
         std::fs::write(self.config_path(), self.config_text(priority, preempt, mode, vips)).unwrap();

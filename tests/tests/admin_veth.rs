@@ -82,6 +82,15 @@ fn status_shows_the_master_on_both_nodes_and_follows_a_failover() {
     let elapsed = last["elapsed_ms"].as_f64().unwrap();
     assert!((20.0..200.0).contains(&elapsed), "took over {elapsed} ms after the last advert: {b}");
     assert!(b["in_state_s"].as_f64().unwrap() < 10.0, "{b}");
+
+    // The same through the command line, as a table and as JSON.
+    let table = lab.b.cli_ok(&["status"]);
+    let row = table.lines().find(|l| l.starts_with("web ")).unwrap_or_else(|| panic!("no web row: {table}"));
+    for column in ["ipv4", "b0", "51", "master", "100/100", "self", "198.51.100.100/24", "vmac", "master_down"] {
+        assert!(row.split_whitespace().any(|c| c.contains(column)), "{column} missing from {row:?}\n{table}");
+    }
+    let json: Value = serde_json::from_str(&lab.b.cli_ok(&["status", "--json"])).unwrap();
+    assert_eq!(json["groups"][0]["state"], "master", "{json}");
 }
 
 #[test]
@@ -94,10 +103,9 @@ fn a_reload_adds_a_group_whose_vip_answers_while_the_running_group_loses_nothing
     std::fs::write(lab.b.config_path(), with_api_group(&lab.b, 100)).unwrap();
     // A by signal, as an init system would; B through the API.
     lab.a.daemon.as_ref().unwrap().signal(libc::SIGHUP);
-    let applied = ok(lab.b.admin(RELOAD));
-    let changes = applied["changes"].to_string();
-    assert!(changes.contains("added api (ipv4, vrid 52)"), "{applied}");
-    assert!(!changes.contains("web"), "the unchanged group is not touched: {applied}");
+    let applied = lab.b.cli_ok(&["ctl", "reload"]);
+    assert!(applied.contains("added api (ipv4, vrid 52)"), "{applied}");
+    assert!(!applied.contains("web"), "the unchanged group is not touched: {applied}");
 
     assert!(wait_group_state(&lab.a, "api", "master"), "A's new group never became master");
     assert!(wait_group_state(&lab.b, "api", "backup"), "B's new group is backup");
@@ -137,16 +145,27 @@ fn a_bad_reload_is_refused_with_its_line_and_the_running_configuration_stays() {
     let error = reply["error"].as_str().unwrap();
     let line = bad.lines().position(|l| l.contains("vrid = 300")).unwrap() + 1;
     assert!(error.contains(&format!("a0.toml:{line}: group[0].vrid")) && error.contains("1..=255"), "{error}");
+    // check-config says the same without a daemon, and the CLI passes the refusal on.
+    let config = lab.a.config_path();
+    let check = std::process::Command::new(vipdrift_bin())
+        .args(["check-config", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&check.stderr).contains(error), "{check:?}");
+    let refused = lab.a.cli(&["ctl", "reload"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("group[0].vrid"), "{refused:?}");
 
     // The same file by SIGHUP, and an interface change, are refused too.
     lab.a.daemon.as_ref().unwrap().signal(libc::SIGHUP);
-    assert!(wait_until(Duration::from_secs(5), || ok(lab.a.admin(STATUS))["daemon"]["reload_failures"] == 2));
+    assert!(wait_until(Duration::from_secs(5), || ok(lab.a.admin(STATUS))["daemon"]["reload_failures"] == 3));
     std::fs::write(lab.a.config_path(), good.replace("link_check_ms = 5", "link_check_ms = 6")).unwrap();
     let reply = lab.a.admin(RELOAD);
     assert!(reply["error"].as_str().unwrap().contains("interface changes take a restart"), "{reply}");
 
     let status = ok(lab.a.admin(STATUS));
-    assert_eq!(status["daemon"]["reload_failures"], 3, "{status}");
+    assert_eq!(status["daemon"]["reload_failures"], 4, "{status}");
     assert!(status["daemon"]["last_reload_error"].as_str().unwrap().contains("interface"), "{status}");
     let web = group(&lab.a, "web");
     assert_eq!((web["state"].as_str(), web["vrid"].as_u64()), (Some("master"), Some(51)), "{web}");
@@ -160,8 +179,8 @@ fn maintenance_hands_over_without_loss_and_a_priority_change_moves_the_master() 
     start_pair(&mut lab, true, "vmac", &[&vip4()]);
     let traffic = probe(&lab, VIP4, 1.5);
     std::thread::sleep(Duration::from_millis(300));
-    let applied = ok(lab.a.admin(r#"{"v":1,"cmd":"maintenance","group":"web","on":true}"#));
-    assert!(applied["changes"][0].as_str().unwrap().contains("handing over"), "{applied}");
+    let applied = lab.a.cli_ok(&["ctl", "maintenance", "web", "on"]);
+    assert!(applied.contains("handing over"), "{applied}");
     assert!(wait_group_state(&lab.b, "web", "master"), "B never took over");
     std::thread::sleep(Duration::from_millis(500));
     let a = group(&lab.a, "web");
@@ -173,13 +192,13 @@ fn maintenance_hands_over_without_loss_and_a_priority_change_moves_the_master() 
 
     let traffic = probe(&lab, VIP4, 1.5);
     std::thread::sleep(Duration::from_millis(300));
-    ok(lab.a.admin(r#"{"v":1,"cmd":"maintenance","group":"web","on":false}"#));
+    lab.a.cli_ok(&["ctl", "maintenance", "web", "off"]);
     assert!(wait_group_state(&lab.a, "web", "master"), "A (priority 200, preempt) never took the group back");
     let outage = finish_probe(traffic, "maintenance off: A preempts back");
     assert_resumed(&outage, "after A took the group back");
 
-    let applied = ok(lab.a.admin(r#"{"v":1,"cmd":"priority","group":"web","priority":50}"#));
-    assert_eq!(applied["changes"][0], "web (ipv4): priority 200 -> 50", "{applied}");
+    let applied = lab.a.cli_ok(&["ctl", "priority", "web", "50"]);
+    assert!(applied.contains("web (ipv4): priority 200 -> 50"), "{applied}");
     assert!(wait_group_state(&lab.b, "web", "master"), "B (100) never preempted A (50)");
     let a = group(&lab.a, "web");
     assert_eq!((a["priority"].as_u64(), a["effective_priority"].as_u64()), (Some(200), Some(50)), "{a}");
@@ -347,6 +366,14 @@ fn the_metrics_endpoint_matches_the_admin_api() {
     assert_eq!(metric(&metrics, "vipdrift_group_adverts_rejected_total", &malformed), 0.0);
     let tx_pps = before["queues"][0]["tx_pps"].as_f64().unwrap();
     assert!((50.0..1000.0).contains(&tx_pps), "A's adverts leave at about 100/s: {tx_pps}");
+
+    let watched = lab.a.cli_ok(&["stats", "--json", "--count", "2"]);
+    let samples: Vec<Value> = watched.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(samples.len(), 2, "{watched}");
+    assert!(samples[1]["groups"][0]["adverts_sent"].as_u64() > samples[0]["groups"][0]["adverts_sent"].as_u64());
+    let table = lab.a.cli_ok(&["stats"]);
+    assert!(table.lines().any(|l| l.starts_with("a0 ") && l.contains("copy")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("web ") && l.contains("master")), "{table}");
 
     let missing = http_get(&lab, "/other");
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod fwd;
 mod gen;
+mod lab;
 mod port_args;
 mod probe;
 mod report;
@@ -32,6 +33,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Measure a failover's dark time: ICMP echo (or UDP to an echo server) on a fixed schedule, gaps reported.
     Probe(probe::ProbeArgs),
+    /// A failover lab in network namespaces (a client, two nodes, a bridge): demo, up, down.
+    Lab(lab::LabArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Run(args) => run::run(args),
+        Command::Lab(args) => lab::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

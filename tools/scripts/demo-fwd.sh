@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The quick-start demo: builds vipdrift, makes two network namespaces joined
-# by a veth pair, runs `vipdrift fwd --mode macswap` in one and
+# The packet-engine demo: builds vipdrift, makes two network namespaces
+# joined by a veth pair, runs `vipdrift fwd --mode macswap` in one and
 # `vipdrift gen` in the other for a few seconds, and prints both rates.
 # Everything it creates is removed on exit, even on Ctrl-C. Needs root.
+# (The failover quick start is demo.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -52,6 +52,21 @@ const STATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for a daemon to exit after SIGTERM, before SIGKILL.
 const TERM_TIMEOUT: Duration = Duration::from_secs(5);
 const INTERRUPTED: &str = "interrupted (SIGINT or SIGTERM); the lab was removed";
+const OUTPUT_GONE: &str = "standard output was closed; the lab was removed";
+
+/// Set when standard output is gone (a closed pipe): the demo then stops
+/// and removes the lab instead of panicking in `println!`.
+static OUTPUT_LOST: AtomicBool = AtomicBool::new(false);
+
+/// `println!` that never panics; a failed write sets [`OUTPUT_LOST`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            OUTPUT_LOST.store(true, Ordering::Relaxed);
+        }
+    }};
+}
 
 #[derive(Args, Debug)]
 pub(crate) struct LabArgs {
@@ -727,6 +742,9 @@ socket = "{socket}"
             if self.stop.load(Ordering::Relaxed) {
                 return Err(INTERRUPTED.into());
             }
+            if OUTPUT_LOST.load(Ordering::Relaxed) {
+                return Err(OUTPUT_GONE.into());
+            }
             self.check_daemons()?;
             self.progress();
             if ready(self) {
@@ -758,9 +776,9 @@ socket = "{socket}"
     }
 
     fn say(&self, first: &str, more: &[&str]) {
-        println!("[{:5.1} s] {first}", self.started.elapsed().as_secs_f64());
+        out!("[{:5.1} s] {first}", self.started.elapsed().as_secs_f64());
         for line in more {
-            println!("          {line}");
+            out!("          {line}");
         }
     }
 
@@ -896,10 +914,11 @@ socket = "{socket}"
             &["go with them) and the state directory."],
         );
         for line in removed {
-            println!("          {line}");
+            out!("          {line}");
         }
         for error in errors {
-            eprintln!("vipdrift: lab teardown: {error}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "vipdrift: lab teardown: {error}");
         }
     }
 }
@@ -977,12 +996,9 @@ fn outage(summary: &Value) -> (String, Vec<String>) {
 
 fn demo(names: Names) -> Result<(), String> {
     let lab = Lab::new(names)?;
-    println!("vipdrift lab demo: two servers share one IP address; one dies and the other takes over in milliseconds.");
-    println!(
-        "Everything runs in network namespaces named {}-*, removed at the end (also on Ctrl-C).",
-        lab.names.prefix
-    );
-    println!();
+    out!("vipdrift lab demo: two servers share one IP address; one dies and the other takes over in milliseconds.");
+    out!("Everything runs in network namespaces named {}-*, removed at the end (also on Ctrl-C).", lab.names.prefix);
+    out!();
     lab.run(demo_steps)
 }
 
@@ -1099,14 +1115,14 @@ fn demo_steps(lab: &mut Lab) -> Result<(), String> {
     lab.tear_down();
     let total = lab.started.elapsed().as_secs_f64();
     let ms = |v: &Value| v.get("outage_ms").and_then(Value::as_f64).unwrap_or(0.0);
-    println!();
-    println!(
+    out!();
+    out!(
         "Done in {total:.0} s. Failover: about {:.0} ms without service; hand-back: about {:.0} ms.",
         ms(&first),
         ms(&second)
     );
-    println!("The client changed nothing: the VIP kept its MAC, and the switch learned the new port.");
-    println!("To explore the same lab yourself: sudo {} lab up", shown_exe(&lab.exe));
+    out!("The client changed nothing: the VIP kept its MAC, and the switch learned the new port.");
+    out!("To explore the same lab yourself: sudo {} lab up", shown_exe(&lab.exe));
     Ok(())
 }
 
@@ -1127,34 +1143,34 @@ fn up_steps(lab: &mut Lab) -> Result<(), String> {
     let exe = shown_exe(&lab.exe);
     let flag = if n.prefix == "vdlab" { String::new() } else { format!(" --prefix {}", n.prefix) };
     let dir = n.dir.display();
-    println!("vipdrift lab `{}` is up: A is master of {VIP}, B is backup ({}).", n.prefix, pids.join(", "));
-    println!("Namespaces:");
-    println!("  {:<24} bridge br0, ports pc, pa, pb", n.switch());
-    println!("  {:<24} c0 {CLIENT_IP}/24, {CLIENT_IP6}/64", n.client());
-    println!("  {:<24} a0 {}/24, vipdrift priority 200", n.node(Node::A), Node::A.address());
-    println!("  {:<24} b0 {}/24, vipdrift priority 100", n.node(Node::B), Node::B.address());
-    println!("Try:");
-    println!("  sudo ip netns exec {} ping {VIP}", n.client());
-    println!(
+    out!("vipdrift lab `{}` is up: A is master of {VIP}, B is backup ({}).", n.prefix, pids.join(", "));
+    out!("Namespaces:");
+    out!("  {:<24} bridge br0, ports pc, pa, pb", n.switch());
+    out!("  {:<24} c0 {CLIENT_IP}/24, {CLIENT_IP6}/64", n.client());
+    out!("  {:<24} a0 {}/24, vipdrift priority 200", n.node(Node::A), Node::A.address());
+    out!("  {:<24} b0 {}/24, vipdrift priority 100", n.node(Node::B), Node::B.address());
+    out!("Try:");
+    out!("  sudo ip netns exec {} ping {VIP}", n.client());
+    out!(
         "  sudo ip netns exec {} {exe} probe --target {VIP} --interval-ms {PROBE_INTERVAL_MS} --duration 10",
         n.client()
     );
-    println!("  sudo kill -9 $(cat {dir}/a.pid)        # fail over to B; restart A with:");
-    println!("  sudo ip netns exec {} {exe} run --config {dir}/a.toml", n.node(Node::A));
-    println!("  sudo bridge -n {} fdb show br br0 | grep {VMAC}", n.switch());
-    println!("  sudo ip -n {} neigh show {VIP} dev c0", n.client());
-    println!("  sudo {exe} status --socket {}", n.socket(Node::A).display());
-    println!("  sudo {exe} status --socket {}", n.socket(Node::B).display());
-    println!("Files in {dir}/: a.toml b.toml (configurations), a.log b.log (JSON events),");
-    println!("  a.transitions b.transitions (state changes, from the notify hooks), a.pid b.pid.");
-    println!("Remove it all: sudo {exe} lab down{flag}");
+    out!("  sudo kill -9 $(cat {dir}/a.pid)        # fail over to B; restart A with:");
+    out!("  sudo ip netns exec {} {exe} run --config {dir}/a.toml", n.node(Node::A));
+    out!("  sudo bridge -n {} fdb show br br0 | grep {VMAC}", n.switch());
+    out!("  sudo ip -n {} neigh show {VIP} dev c0", n.client());
+    out!("  sudo {exe} status --socket {}", n.socket(Node::A).display());
+    out!("  sudo {exe} status --socket {}", n.socket(Node::B).display());
+    out!("Files in {dir}/: a.toml b.toml (configurations), a.log b.log (JSON events),");
+    out!("  a.transitions b.transitions (state changes, from the notify hooks), a.pid b.pid.");
+    out!("Remove it all: sudo {exe} lab down{flag}");
     Ok(())
 }
 
 fn down(names: Names) -> Result<(), String> {
     let (removed, errors) = teardown(&names, Vec::new());
     if removed.is_empty() && errors.is_empty() {
-        println!(
+        out!(
             "vipdrift lab down: nothing to remove for `{}` (no namespaces {}, no {}).",
             names.prefix,
             names.namespaces().join(", "),
@@ -1163,9 +1179,9 @@ fn down(names: Names) -> Result<(), String> {
         return Ok(());
     }
     if !removed.is_empty() {
-        println!("vipdrift lab down `{}`:", names.prefix);
+        out!("vipdrift lab down `{}`:", names.prefix);
         for line in removed {
-            println!("  {line}");
+            out!("  {line}");
         }
     }
     if errors.is_empty() {

@@ -10,5 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 bash tools/scripts/install-deps.sh
-cargo build --release -p vipdrift-tools
+if command -v cargo >/dev/null; then
+  cargo build --release -p vipdrift-tools
+elif [[ -x target/release/vipdrift ]]; then
+  # Rust installed for a user, not for root (sudo's PATH): use their build.
+  echo "demo.sh: no cargo in root's PATH; running the existing target/release/vipdrift" >&2
+else
+  echo "demo.sh: no cargo in root's PATH. Install Rust (https://rustup.rs), or build as yourself with" >&2
+  echo "  cargo build --release -p vipdrift-tools   and run this script again with sudo." >&2
+  exit 1
+fi
 exec target/release/vipdrift lab demo "$@"

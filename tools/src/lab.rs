@@ -523,11 +523,20 @@ impl Drop for Lab {
 }
 
 impl Lab {
-    /// Checks what the lab needs and refuses if it exists; builds nothing yet.
+    /// Checks what the lab needs, refuses if it exists, and claims its
+    /// state directory (made here, so that of two labs started at once with
+    /// one prefix, only one goes on); builds nothing yet.
     fn new(names: Names) -> Result<Lab, String> {
         preflight(&names)?;
         let stop = report::stop_on_signals()?;
         let exe = current_exe()?;
+        fs::create_dir_all(STATE_ROOT).map_err(|e| format!("cannot create {STATE_ROOT}: {e}"))?;
+        fs::create_dir(&names.dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                format!("a lab named `{}` is being made by another vipdrift lab right now", names.prefix)
+            }
+            _ => format!("cannot create {}: {e}", names.dir.display()),
+        })?;
         Ok(Lab {
             names,
             exe,
@@ -560,7 +569,6 @@ impl Lab {
 
     fn build(&mut self) -> Result<(), String> {
         let n = &self.names;
-        fs::create_dir_all(&n.dir).map_err(|e| format!("cannot create {}: {e}", n.dir.display()))?;
         let (sw, client) = (n.switch(), n.client());
         for ns in n.namespaces() {
             command("ip", &["netns", "add", &ns])?;

@@ -184,6 +184,17 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Starts `command` with stdin null and stdout and stderr piped; killed on drop.
+    pub fn spawn(command: &mut Command) -> Proc {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        Proc { child: Some(child) }
+    }
+
     /// Its PID.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod admin_cli;
 mod fwd;
 mod gen;
+mod lab;
 mod logging;
 mod port_args;
 mod probe;
@@ -42,6 +43,8 @@ enum Command {
     Ctl(admin_cli::CtlArgs),
     /// Check a configuration file as `vipdrift run` would, touching no interface or socket.
     CheckConfig(admin_cli::CheckConfigArgs),
+    /// A failover lab in network namespaces (a client, two nodes, a bridge): demo, up, down.
+    Lab(lab::LabArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => admin_cli::stats(args),
         Command::Ctl(args) => admin_cli::ctl(args),
         Command::CheckConfig(args) => admin_cli::check_config(args),
+        Command::Lab(args) => lab::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

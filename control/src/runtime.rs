@@ -1131,9 +1131,6 @@ impl Daemon {
                 let a = w.answers.read();
                 window = window.max(w.rates.seconds);
                 let drops = DropReason::ALL.iter().map(|r| (r.name().to_owned(), c.drops_for(*r))).collect();
-                let named = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
-                    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
-                };
                 queues.push(admin::QueueStats {
                     port: iface.name().to_owned(),
                     queue: w.queue,
@@ -1164,9 +1161,6 @@ impl Daemon {
             .iter()
             .map(|m| {
                 let c = m.group.counters();
-                let named = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
-                    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
-                };
                 admin::GroupStats {
                     name: m.spec.name.clone(),
                     family: family_name(m.spec.ipv4).to_owned(),
@@ -1232,6 +1226,11 @@ impl Daemon {
             .flat_map(|i| i.workers.iter().map(|w| (i.config.name.clone(), w.queue, w.bound)))
             .collect()
     }
+}
+
+/// Counters by name, as the admin API lists reasons and kinds.
+fn named(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }
 
 fn into_reply(result: Result<Applied, String>) -> Reply {

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod alb;
 pub mod arp;
 pub mod checksum;
 pub mod ether;

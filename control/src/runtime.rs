@@ -346,28 +346,43 @@ impl Interface {
     fn steer_vips(&mut self, vips: impl IntoIterator<Item = IpAddr>) -> Result<(), RuntimeError> {
         for vip in vips {
             self.steering.add_vip(vip).map_err(|e| self.error(e))?;
-            if let IpAddr::V6(v6) = vip {
+            if let Some(solicited) = solicited_node_mac(vip) {
                 // Neighbour solicitations go to the VIP's solicited-node
                 // group; no kernel socket joins it for us.
-                let o = v6.octets();
-                let solicited = MacAddr([0x33, 0x33, 0xff, o[13], o[14], o[15]]);
                 self.filter.add_multicast(solicited).map_err(|e| self.error(e))?;
             }
         }
         Ok(())
     }
 
-    /// Stops steering what only a removed group used. (Multicast and
-    /// unicast filter entries stay until the daemon stops: they only let
-    /// frames through to the steering program, which now passes them on.)
-    fn unsteer(&mut self, vips: &[IpAddr], vmac: Option<MacAddr>) -> Result<(), RuntimeError> {
-        for vip in vips {
-            self.steering.remove_vip(*vip).map_err(|e| self.error(e))?;
-        }
-        if let Some(vmac) = vmac {
-            self.steering.remove_vmac(vmac).map_err(|e| self.error(e))?;
+    /// Takes back what [`Interface::steer_vips`] did for `vips`, which a
+    /// group no longer has. The filter memberships are counted per add, so
+    /// each group drops its own; a steering entry stays while another group
+    /// of the interface (in `others`) still has the VIP.
+    fn unsteer_vips(&mut self, vips: &[IpAddr], others: &[IpAddr]) -> Result<(), RuntimeError> {
+        for &vip in vips {
+            if let Some(solicited) = solicited_node_mac(vip) {
+                self.filter.remove_multicast(solicited).map_err(|e| self.error(e))?;
+            }
+            if !others.contains(&vip) {
+                self.steering.remove_vip(vip).map_err(|e| self.error(e))?;
+            }
         }
         Ok(())
+    }
+
+    /// Takes back everything [`Interface::install`] did for a removed group.
+    fn uninstall(&mut self, member: &Member, others: &[&Member]) -> Result<(), RuntimeError> {
+        let still_used: Vec<IpAddr> = others.iter().flat_map(|o| o.vips()).collect();
+        self.unsteer_vips(&member.vips(), &still_used)?;
+        if let Some(vmac) = member.vmac() {
+            self.filter.remove_unicast(vmac).map_err(|e| self.error(e))?;
+            if !others.iter().any(|o| o.vmac() == Some(vmac)) {
+                self.steering.remove_vmac(vmac).map_err(|e| self.error(e))?;
+            }
+        }
+        let multicast = if member.spec.ipv4 { VRRP_V4_GROUP_MAC } else { VRRP_V6_GROUP_MAC };
+        self.filter.remove_multicast(multicast).map_err(|e| self.error(e))
     }
 
     fn command_all(&self, command: ResponderCommand) {
@@ -1003,10 +1018,7 @@ impl Daemon {
         let iface = &mut self.interfaces[member.iface];
         iface.command_all(ResponderCommand::RemoveGroup(member.id));
         let others: Vec<&Member> = self.members.iter().filter(|o| o.iface == member.iface).collect();
-        let vips: Vec<IpAddr> =
-            member.vips().into_iter().filter(|ip| !others.iter().any(|o| o.vips().contains(ip))).collect();
-        let vmac = member.vmac().filter(|mac| !others.iter().any(|o| o.vmac() == Some(*mac)));
-        iface.unsteer(&vips, vmac)
+        iface.uninstall(&member, &others)
     }
 
     fn change_member(
@@ -1027,12 +1039,11 @@ impl Daemon {
         self.interfaces[i].command_all(ResponderCommand::SetGroup(self.members[m].service_group()));
         self.members[m].group.reconfigure(now, group_config, out);
         self.dispatch(m, now, out, report);
-        let others: Vec<&Member> = self.members.iter().filter(|o| o.iface == i && o.id != self.members[m].id).collect();
-        let dropped: Vec<IpAddr> = old_vips
-            .into_iter()
-            .filter(|ip| !new_vips.contains(ip) && !others.iter().any(|o| o.vips().contains(ip)))
-            .collect();
-        self.interfaces[i].unsteer(&dropped, None)
+        let id = self.members[m].id;
+        let others: Vec<IpAddr> =
+            self.members.iter().filter(|o| o.iface == i && o.id != id).flat_map(Member::vips).collect();
+        let dropped: Vec<IpAddr> = old_vips.into_iter().filter(|ip| !new_vips.contains(ip)).collect();
+        self.interfaces[i].unsteer_vips(&dropped, &others)
     }
 
     fn add_member(
@@ -1231,6 +1242,13 @@ impl Daemon {
 /// Counters by name, as the admin API lists reasons and kinds.
 fn named(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+/// The solicited-node multicast MAC of an IPv6 address (33:33:ff + its last 24 bits).
+fn solicited_node_mac(ip: IpAddr) -> Option<MacAddr> {
+    let IpAddr::V6(v6) = ip else { return None };
+    let o = v6.octets();
+    Some(MacAddr([0x33, 0x33, 0xff, o[13], o[14], o[15]]))
 }
 
 fn into_reply(result: Result<Applied, String>) -> Reply {

@@ -1,8 +1,8 @@
 //! Making the NIC accept what the engine serves: no kernel socket joins the
 //! VRRP groups or claims the virtual MACs for us, so the engine adds them to
 //! the NIC's filters itself. It does so through an AF_PACKET socket's
-//! memberships (PACKET_ADD_MEMBERSHIP): the kernel counts them per socket
-//! and takes them all back when the socket closes, so the NIC is restored on
+//! memberships (PACKET_ADD_MEMBERSHIP, PACKET_DROP_MEMBERSHIP): the kernel
+//! counts them per socket and takes them all back when the socket closes, so the NIC is restored on
 //! exit even when the process is killed.
 
 use crate::mac::MacAddr;
@@ -34,7 +34,7 @@ impl NicFilter {
         Ok(NicFilter { fd, ifindex: ifindex as i32, iface: iface.to_owned() })
     }
 
-    fn membership(&self, kind: i32, mac: Option<MacAddr>) -> io::Result<()> {
+    fn membership(&self, kind: i32, mac: Option<MacAddr>, add: bool) -> io::Result<()> {
         let mut mreq =
             libc::packet_mreq { mr_ifindex: self.ifindex, mr_type: kind as u16, mr_alen: 0, mr_address: [0; 8] };
         if let Some(mac) = mac {
@@ -47,14 +47,15 @@ impl NicFilter {
             libc::setsockopt(
                 self.fd.as_raw_fd(),
                 libc::SOL_PACKET,
-                libc::PACKET_ADD_MEMBERSHIP,
+                if add { libc::PACKET_ADD_MEMBERSHIP } else { libc::PACKET_DROP_MEMBERSHIP },
                 std::ptr::from_ref(&mreq).cast(),
                 std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
             )
         };
         if ret < 0 {
             let err = io::Error::last_os_error();
-            return Err(io::Error::new(err.kind(), format!("{} on `{}`: {err}", describe(kind), self.iface)));
+            let what = if add { describe(kind) } else { "cannot drop a membership" };
+            return Err(io::Error::new(err.kind(), format!("{what} on `{}`: {err}", self.iface)));
         }
         Ok(())
     }
@@ -62,12 +63,23 @@ impl NicFilter {
     /// Adds `mac` to the NIC's unicast filter (drivers without one go
     /// promiscuous, which the kernel handles).
     pub fn add_unicast(&self, mac: MacAddr) -> io::Result<()> {
-        self.membership(libc::PACKET_MR_UNICAST, Some(mac))
+        self.membership(libc::PACKET_MR_UNICAST, Some(mac), true)
     }
 
     /// Adds a multicast MAC (01:00:5e:00:00:12, 33:33:00:00:00:12, ...).
     pub fn add_multicast(&self, mac: MacAddr) -> io::Result<()> {
-        self.membership(libc::PACKET_MR_MULTICAST, Some(mac))
+        self.membership(libc::PACKET_MR_MULTICAST, Some(mac), true)
+    }
+
+    /// Takes back one [`NicFilter::add_unicast`] of `mac` (the kernel
+    /// counts them: the address leaves the filter with the last one).
+    pub fn remove_unicast(&self, mac: MacAddr) -> io::Result<()> {
+        self.membership(libc::PACKET_MR_UNICAST, Some(mac), false)
+    }
+
+    /// Takes back one [`NicFilter::add_multicast`] of `mac`.
+    pub fn remove_multicast(&self, mac: MacAddr) -> io::Result<()> {
+        self.membership(libc::PACKET_MR_MULTICAST, Some(mac), false)
     }
 
     fn ifreq(&self, request: libc::Ioctl) -> io::Result<libc::ifreq> {
@@ -110,7 +122,7 @@ impl NicFilter {
 
     /// Puts the NIC in promiscuous mode (for as long as this value lives).
     pub fn promiscuous(&self) -> io::Result<()> {
-        self.membership(libc::PACKET_MR_PROMISC, None)
+        self.membership(libc::PACKET_MR_PROMISC, None, true)
     }
 }
 

@@ -14,6 +14,7 @@ const STATUS: &str = r#"{"v":1,"cmd":"status"}"#;
 const STATS: &str = r#"{"v":1,"cmd":"stats"}"#;
 const RELOAD: &str = r#"{"v":1,"cmd":"reload"}"#;
 const VIP_API: &str = "198.51.100.101";
+const VIP6_API: &str = "2001:db8::101";
 
 fn vip4() -> String {
     format!("{VIP4}/24")
@@ -38,11 +39,12 @@ fn wait_group_state(node: &Node, name: &str, state: &str) -> bool {
     wait_until(Duration::from_secs(10), || group(node, name)["state"] == state)
 }
 
-/// The node's configuration plus a second group, `api` (VRID 52).
+/// The node's configuration plus a second group, `api` (VRID 52, an IPv4
+/// and an IPv6 VIP: two virtual routers).
 fn with_api_group(node: &Node, priority: u8) -> String {
     let base = node.config_text(priority, true, "vmac", &[&vip4()]);
     format!(
-        "{base}\n[[group]]\nname = \"api\"\ninterface = \"{}\"\nvrid = 52\npriority = {priority}\nadvert_interval_ms = 10\nvips = [\"{VIP_API}/24\"]\n",
+        "{base}\n[[group]]\nname = \"api\"\ninterface = \"{}\"\nvrid = 52\npriority = {priority}\nadvert_interval_ms = 10\nvips = [\"{VIP_API}/24\", \"{VIP6_API}/64\"]\n",
         node.name
     )
 }
@@ -104,13 +106,34 @@ fn a_reload_adds_a_group_whose_vip_answers_while_the_running_group_loses_nothing
     // A by signal, as an init system would; B through the API.
     lab.a.daemon.as_ref().unwrap().signal(libc::SIGHUP);
     let applied = lab.b.cli_ok(&["ctl", "reload"]);
-    assert!(applied.contains("added api (ipv4, vrid 52)"), "{applied}");
+    assert!(
+        applied.contains("added api (ipv4, vrid 52)") && applied.contains("added api (ipv6, vrid 52)"),
+        "{applied}"
+    );
     assert!(!applied.contains("web"), "the unchanged group is not touched: {applied}");
 
     assert!(wait_group_state(&lab.a, "api", "master"), "A's new group never became master");
     assert!(wait_group_state(&lab.b, "api", "backup"), "B's new group is backup");
     lab.client.exec_ok(&["ping", "-c", "3", "-i", "0.2", "-W", "1", VIP_API]);
+    assert!(wait_until(Duration::from_secs(10), || lab
+        .client
+        .exec(&["ping", "-6", "-c", "1", "-W", "1", VIP6_API])
+        .status
+        .success()));
+    let solicited = "33:33:ff:00:01:01";
+    let joined = |lab: &Lab| {
+        String::from_utf8_lossy(&lab.a.ns.exec_ok(&["ip", "maddr", "show", "dev", "a0"]).stdout).contains(solicited)
+    };
+    assert!(joined(&lab), "the IPv6 VIP's solicited-node group is joined");
     assert_eq!(neighbour_mac(&lab, VIP_API), "00:00:5e:00:01:34", "the new group's virtual MAC");
+    let nic_filter = |lab: &Lab| {
+        String::from_utf8_lossy(&lab.a.ns.exec_ok(&["bridge", "fdb", "show", "dev", "a0"]).stdout).into_owned()
+    };
+    assert!(
+        nic_filter(&lab).contains("00:00:5e:00:01:34"),
+        "the NIC accepts the new virtual MAC: {}",
+        nic_filter(&lab)
+    );
     let status = ok(lab.a.admin(STATUS));
     assert_eq!(status["daemon"]["reloads"], 1, "{status}");
 
@@ -122,13 +145,17 @@ fn a_reload_adds_a_group_whose_vip_answers_while_the_running_group_loses_nothing
     // Removing the group again: its VIP stops answering, web stays.
     lab.a.configure(200, true, "vmac", &[&vip4()]);
     lab.b.configure(100, true, "vmac", &[&vip4()]);
-    assert!(ok(lab.a.admin(RELOAD))["changes"].to_string().contains("removed api (ipv4)"));
+    let removed = ok(lab.a.admin(RELOAD))["changes"].to_string();
+    assert!(removed.contains("removed api (ipv4)") && removed.contains("removed api (ipv6)"), "{removed}");
     ok(lab.b.admin(RELOAD));
     let status = ok(lab.a.admin(STATUS));
     assert_eq!(status["groups"].as_array().unwrap().len(), 1, "{status}");
     let gone = lab.client.exec(&["ping", "-c", "2", "-i", "0.2", "-W", "1", VIP_API]);
     assert!(!gone.status.success(), "the removed group's VIP still answers");
     assert_eq!(group(&lab.a, "web")["state"], "master");
+    let filter = nic_filter(&lab);
+    assert!(!filter.contains("00:00:5e:00:01:34") && filter.contains("00:00:5e:00:01:33"), "{filter}");
+    assert!(!joined(&lab), "the removed VIP's solicited-node group is left");
 }
 
 #[test]

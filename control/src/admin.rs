@@ -397,4 +397,19 @@ mod tests {
         assert_eq!(refused.matches('\n').count(), 1, "{refused}");
         assert!(refused.contains(r#""ok":false"#));
     }
+
+    /// Random bytes and mutations of valid requests: always a result, never a panic.
+    #[test]
+    fn random_and_mutated_lines_never_panic() {
+        let valid: &[&[u8]] = &[
+            br#"{"v":1,"cmd":"status"}"#,
+            br#"{"v":1,"cmd":"maintenance","group":"web","on":true}"#,
+            br#"{"v":1,"cmd":"priority","group":"web","priority":150}"#,
+        ];
+        let accepted = crate::mutate::inputs(valid, 0x9e37_79b9_7f4a_7c15, 20_000, 64)
+            .iter()
+            .filter(|l| parse_request(l).is_ok())
+            .count();
+        assert!(accepted > 0, "some mutations stay valid");
+    }
 }

@@ -16,6 +16,8 @@ mod endpoint;
 pub mod garp;
 pub mod group;
 pub mod metrics;
+#[cfg(test)]
+mod mutate;
 mod notify;
 mod responder;
 pub mod router;

@@ -951,4 +951,20 @@ mod tests {
         println!("{out}");
         assert_eq!(out.lines().count(), METRICS.len() + 2);
     }
+
+    /// Random bytes and mutations of a valid request: always an answer, never a panic.
+    #[test]
+    fn random_and_mutated_requests_never_panic() {
+        let valid = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut scrapes = 0;
+        for request in crate::mutate::inputs(&[valid], 0x2545_f491_4f6c_dd1d, 20_000, 96) {
+            let parsed = parse_http_request(&request);
+            let answer = http_answer(&parsed, || {
+                scrapes += 1;
+                String::new()
+            });
+            assert_eq!(answer.is_none(), parsed == HttpRequest::Incomplete);
+        }
+        assert!(scrapes > 0, "some mutations are still scrapes");
+    }
 }

@@ -432,7 +432,10 @@ mod tests {
             }
         }
         assert_eq!(table.len(), capacity);
-        assert_eq!((table.entries.capacity(), table.index.capacity(), table.free.capacity()), storage, "no growth");
+        // The map's reported capacity dips as deleted slots pile up and
+        // returns when it cleans them in place; a reallocation would double it.
+        assert_eq!((table.entries.capacity(), table.free.capacity()), (storage.0, storage.2), "no growth");
+        assert!(table.index.capacity() <= storage.1, "the map never grew: {} > {}", table.index.capacity(), storage.1);
         assert_eq!(table.assigned(real), Some(nic), "the real client kept its NIC");
         assert_eq!(table.counters().evicted, 100_001 - capacity as u64);
         let per_nic = table.clients_per_nic();

@@ -33,6 +33,8 @@ pub(crate) const MAX_CONNECTIONS: usize = 32;
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Replies a client has not read, at most; beyond this it is disconnected.
 const MAX_PENDING_OUTPUT: usize = 8 << 20;
+/// Bytes read from one client per round of the control loop.
+const READ_BUDGET: usize = 64 << 10;
 
 /// What a client asked.
 #[derive(Debug)]
@@ -104,6 +106,8 @@ pub(crate) struct Endpoints {
     metrics: Option<TcpListener>,
     connections: HashMap<Token, Connection>,
     next_token: usize,
+    /// Connections with input left over from the last round.
+    unread: Vec<Token>,
     pub(crate) counters: EndpointCounters,
 }
 
@@ -171,6 +175,7 @@ impl Endpoints {
             metrics: None,
             connections: HashMap::new(),
             next_token: FIRST_CONNECTION,
+            unread: Vec::new(),
             counters: EndpointCounters::default(),
         };
         if let Some(address) = metrics {
@@ -258,12 +263,16 @@ impl Endpoints {
         }
     }
 
+    /// Reads what the client sent, handing complete requests over as they
+    /// arrive. At most [`READ_BUDGET`] bytes per call: a client that keeps
+    /// writing is put on the `unread` list and read again in the next round
+    /// (the poll is edge-triggered and would not report it again).
     fn read(&mut self, registry: &Registry, token: Token, incoming: &mut Vec<(Token, Incoming)>) {
-        let Some(conn) = self.connections.get_mut(&token) else { return };
-        let admin = matches!(conn.stream, Stream::Unix(_));
         let mut buf = [0u8; 4096];
+        let mut budget = READ_BUDGET;
         let mut eof = false;
         loop {
+            let Some(conn) = self.connections.get_mut(&token) else { return };
             match conn.stream.read(&mut buf) {
                 Ok(0) => {
                     eof = true;
@@ -274,8 +283,14 @@ impl Endpoints {
                     if !conn.closing {
                         conn.input.extend_from_slice(&buf[..n]);
                     }
-                    // Read no more than one oversized request's worth.
-                    if conn.input.len() > MAX_REQUEST * 2 {
+                    if matches!(conn.stream, Stream::Unix(_)) {
+                        self.take_admin_requests(token, incoming);
+                    } else {
+                        self.take_http_request(token, incoming);
+                    }
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.unread.push(token);
                         break;
                     }
                 }
@@ -287,11 +302,6 @@ impl Endpoints {
                 }
             }
         }
-        if admin {
-            self.take_admin_requests(token, incoming);
-        } else {
-            self.take_http_request(token, incoming);
-        }
         let Some(conn) = self.connections.get_mut(&token) else { return };
         if eof && conn.output.is_empty() && conn.pending == 0 {
             self.close(registry, token);
@@ -301,6 +311,18 @@ impl Endpoints {
             conn.closing = true;
         }
         self.flush(registry, token);
+    }
+
+    /// Reads again from clients that had more to say than one round's budget.
+    pub(crate) fn resume(&mut self, registry: &Registry, incoming: &mut Vec<(Token, Incoming)>) {
+        for token in std::mem::take(&mut self.unread) {
+            self.read(registry, token, incoming);
+        }
+    }
+
+    /// Some client still has unread input (the next poll must not sleep).
+    pub(crate) fn has_unread(&self) -> bool {
+        !self.unread.is_empty()
     }
 
     fn take_admin_requests(&mut self, token: Token, incoming: &mut Vec<(Token, Incoming)>) {

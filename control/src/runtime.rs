@@ -567,12 +567,16 @@ impl Daemon {
         while !control.stop.load(Ordering::Relaxed) {
             let now = self.now();
             let deadline = self.next_deadline();
-            let sleep = Duration::from_micros(deadline.0.saturating_sub(now.0)).min(MAX_SLEEP);
+            let mut sleep = Duration::from_micros(deadline.0.saturating_sub(now.0)).min(MAX_SLEEP);
+            if self.endpoints.has_unread() {
+                sleep = Duration::ZERO;
+            }
             if let Err(e) = self.poll.poll(&mut events, Some(sleep)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
+            self.endpoints.resume(self.poll.registry(), &mut incoming);
             for event in events.iter().filter(|e| e.token() != WAKER) {
                 self.endpoints.handle(self.poll.registry(), event, &mut incoming);
             }

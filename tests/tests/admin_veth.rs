@@ -284,6 +284,20 @@ fn malformed_admin_requests_are_refused_and_the_daemon_keeps_serving() {
     stream.read_to_string(&mut received).unwrap();
     assert_eq!(received.lines().filter(|l| l.contains("\"ok\":true")).count(), 2, "{received}");
     drop(UnixStream::connect(lab.a.socket_path()).unwrap().write_all(format!("{STATUS}\n").as_bytes()));
+    // A client that writes 2000 requests at once gets 2000 replies.
+    let mut stream = UnixStream::connect(lab.a.socket_path()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let batch = format!("{STATUS}\n").repeat(2000);
+    let writer = {
+        let mut stream = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            stream.write_all(batch.as_bytes()).and_then(|()| stream.shutdown(std::net::Shutdown::Write))
+        })
+    };
+    let mut received = String::new();
+    stream.read_to_string(&mut received).unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(received.lines().filter(|l| l.starts_with("{\"v\":1,\"ok\":true")).count(), 2000);
     // More connections than the daemon keeps: the ones beyond the limit are told why.
     let crowd: Vec<UnixStream> = (0..40).filter_map(|_| UnixStream::connect(lab.a.socket_path()).ok()).collect();
     std::thread::sleep(Duration::from_millis(300));

@@ -237,12 +237,13 @@ impl Endpoints {
                 tracing::warn!(limit = MAX_CONNECTIONS, "too many admin/metrics connections; closing a new one");
                 // One short line fits any fresh socket buffer: the client learns why.
                 let refusal = if admin {
-                    Reply::failure(format!("too many connections (at most {MAX_CONNECTIONS}); try again")).to_line()
+                    Reply::failure(format!("too many connections (at most {MAX_CONNECTIONS}); try again"))
+                        .to_line()
+                        .into_bytes()
                 } else {
-                    String::from_utf8_lossy(&http_response(503, reason_phrase(503), "text/plain", "busy\n", false))
-                        .into_owned()
+                    http_response(503, reason_phrase(503), "text/plain", "busy\n", false)
                 };
-                let _ = stream.write(refusal.as_bytes());
+                let _ = stream.write(&refusal);
                 continue;
             }
             let token = Token(self.next_token);

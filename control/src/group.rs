@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 use vipdrift_vmac::arp::{write_garp, GarpForm};
 use vipdrift_vmac::ndp::write_unsolicited_na;
-use vipdrift_vmac::{vrrp_mac_v4, vrrp_mac_v6};
+use vipdrift_vmac::{vrrp_mac_v4, vrrp_mac_v6, AddressMode};
 
 /// A group's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +74,15 @@ impl GroupConfig {
             own_addresses: vec![self.primary],
             unicast_peers: self.unicast_peers.iter().map(|(ip, _)| *ip).collect(),
             ipv4: self.ipv4(),
+        }
+    }
+
+    /// How the responder answers for the VIPs: from the virtual MAC or the interface's.
+    pub fn address_mode(&self) -> AddressMode {
+        if self.virtual_mac {
+            AddressMode::Vmac(self.mac())
+        } else {
+            AddressMode::OwnMac(self.interface_mac)
         }
     }
 

@@ -42,7 +42,7 @@ use vipdrift_engine::{
     NicFilter, Port, Rates, StatsSnapshot, Steering, SteeringConfig, Worker, WorkerCommand, WorkerConfig, WorkerHandle,
     XdpAttachMode, VRRP_V4_GROUP_MAC, VRRP_V6_GROUP_MAC,
 };
-use vipdrift_vmac::{AddressMode, Group};
+use vipdrift_vmac::Group;
 
 const WAKER: Token = Token(0);
 /// Frames a worker may queue for the control thread before it drops them.
@@ -329,8 +329,7 @@ impl Interface {
             return Err(self.error(format!("group `{}` needs the interface's {} address", spec.name, spec.family)));
         };
         let group = VrrpGroup::new(spec.group_config(primary, self.mac.0));
-        let mode =
-            if spec.virtual_mac { AddressMode::Vmac(group.config().mac()) } else { AddressMode::OwnMac(self.mac.0) };
+        let mode = group.config().address_mode();
         if spec.virtual_mac {
             let vmac = MacAddr(mode.mac());
             self.filter.add_unicast(vmac).map_err(|e| self.error(e))?;
@@ -445,13 +444,7 @@ impl Member {
     }
 
     fn service_group(&self) -> Group {
-        let config = self.group.config();
-        let mode = if config.virtual_mac {
-            AddressMode::Vmac(config.mac())
-        } else {
-            AddressMode::OwnMac(config.interface_mac)
-        };
-        Group { id: self.id, mode, vips: self.vips(), owned: self.owned }
+        Group { id: self.id, mode: self.group.config().address_mode(), vips: self.vips(), owned: self.owned }
     }
 }
 

@@ -113,72 +113,89 @@ enum Node {
     B,
 }
 
+/// What a lab node is: its names, addresses and priority.
+struct NodeFacts {
+    label: &'static str,
+    /// Its namespace suffix and file name stem.
+    stem: &'static str,
+    iface: &'static str,
+    /// Its port on the bridge.
+    port: &'static str,
+    mac: &'static str,
+    port_mac: &'static str,
+    address: &'static str,
+    address6: &'static str,
+    priority: u8,
+}
+
+const NODE_A: NodeFacts = NodeFacts {
+    label: "A",
+    stem: "a",
+    iface: "a0",
+    port: "pa",
+    mac: "02:00:00:00:00:02",
+    port_mac: "02:00:00:00:01:02",
+    address: "198.51.100.2",
+    address6: "fe80::2",
+    priority: 200,
+};
+
+const NODE_B: NodeFacts = NodeFacts {
+    label: "B",
+    stem: "b",
+    iface: "b0",
+    port: "pb",
+    mac: "02:00:00:00:00:03",
+    port_mac: "02:00:00:00:01:03",
+    address: "198.51.100.3",
+    address6: "fe80::3",
+    priority: 100,
+};
+
 impl Node {
     const BOTH: [Node; 2] = [Node::A, Node::B];
 
-    fn label(self) -> &'static str {
+    fn facts(self) -> &'static NodeFacts {
         match self {
-            Node::A => "A",
-            Node::B => "B",
+            Node::A => &NODE_A,
+            Node::B => &NODE_B,
         }
     }
 
-    /// Its namespace suffix and file name stem.
+    fn label(self) -> &'static str {
+        self.facts().label
+    }
+
     fn stem(self) -> &'static str {
-        match self {
-            Node::A => "a",
-            Node::B => "b",
-        }
+        self.facts().stem
     }
 
     fn iface(self) -> &'static str {
-        match self {
-            Node::A => "a0",
-            Node::B => "b0",
-        }
+        self.facts().iface
     }
 
-    /// Its port on the bridge.
     fn port(self) -> &'static str {
-        match self {
-            Node::A => "pa",
-            Node::B => "pb",
-        }
+        self.facts().port
     }
 
     fn mac(self) -> &'static str {
-        match self {
-            Node::A => "02:00:00:00:00:02",
-            Node::B => "02:00:00:00:00:03",
-        }
+        self.facts().mac
     }
 
     fn port_mac(self) -> &'static str {
-        match self {
-            Node::A => "02:00:00:00:01:02",
-            Node::B => "02:00:00:00:01:03",
-        }
+        self.facts().port_mac
     }
 
     fn address(self) -> &'static str {
-        match self {
-            Node::A => "198.51.100.2",
-            Node::B => "198.51.100.3",
-        }
+        self.facts().address
     }
 
     fn address6(self) -> &'static str {
-        match self {
-            Node::A => "fe80::2",
-            Node::B => "fe80::3",
-        }
+        self.facts().address6
     }
 
     fn priority(self) -> u8 {
-        match self {
-            Node::A => 200,
-            Node::B => 100,
-        }
+        self.facts().priority
     }
 }
 

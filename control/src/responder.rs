@@ -59,6 +59,8 @@ pub enum ResponderCommand {
     RemoveGroup(u32),
     /// Take or give up a group's VIPs.
     SetOwned(u32, bool),
+    /// Keep a group's VIPs until a successor's announcement is heard.
+    HandOver(u32),
 }
 
 /// One worker's responder: its own [`VmacService`], no shared state.
@@ -135,6 +137,7 @@ impl Handler for Responder {
             ResponderCommand::SetOwned(id, owned) => {
                 self.service.set_owned(id, owned);
             }
+            ResponderCommand::HandOver(id) => self.service.hand_over(id),
         }
     }
 }

@@ -659,6 +659,10 @@ impl Daemon {
         let interval = self.members[m].group.config().advert_interval;
         let patience = (4 * interval + HANDOVER_MARGIN).min(MAX_HANDOVER);
         self.members[m].handing_over = Some(HandOver { since: now, deadline: now.after(patience) });
+        // The workers stop on their own when the successor's GARP arrives,
+        // before this thread has even heard its advert.
+        let member = &self.members[m];
+        self.interfaces[member.iface].command_all(ResponderCommand::HandOver(member.id));
     }
 
     fn finish_handovers(&mut self, now: Time) {

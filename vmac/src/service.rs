@@ -102,6 +102,8 @@ pub struct VmacService {
     groups: Vec<Group>,
     v4: HashMap<Ipv4Addr, usize>,
     v6: HashMap<Ipv6Addr, usize>,
+    /// Groups handing over: owned until the successor's announcement arrives.
+    handing_over: Vec<u32>,
     counters: ServiceCounters,
 }
 
@@ -128,8 +130,20 @@ impl VmacService {
         self.groups.len() != before
     }
 
+    /// Keeps answering for an owned group's VIPs only until an announcement
+    /// (gratuitous ARP) for one of them arrives: the successor's, which the
+    /// switch has just learned. Stopping right there, in the data path,
+    /// leaves no window in which a reply from here would teach the switch
+    /// this port again. [`VmacService::set_owned`] ends it either way.
+    pub fn hand_over(&mut self, id: u32) {
+        if !self.handing_over.contains(&id) {
+            self.handing_over.push(id);
+        }
+    }
+
     /// Takes or gives up ownership of a group's VIPs; false if no such group.
     pub fn set_owned(&mut self, id: u32, owned: bool) -> bool {
+        self.handing_over.retain(|&h| h != id);
         match self.groups.iter_mut().find(|g| g.id == id) {
             Some(g) => {
                 g.owned = owned;
@@ -195,6 +209,12 @@ impl VmacService {
                     // nothing; a reply from our MAC would teach the switch our
                     // port again and pull the VIP's traffic back to us.
                     self.counters.announcements_heard += 1;
+                    if let Some(&i) = self.v4.get(&vip) {
+                        let id = self.groups[i].id;
+                        if self.handing_over.contains(&id) {
+                            self.set_owned(id, false);
+                        }
+                    }
                     return Outcome::NotOurs;
                 }
                 return match self.owner_mac(IpAddr::V4(vip)) {
@@ -297,6 +317,33 @@ mod tests {
         crate::arp::write_garp(&mut garp, crate::arp::GarpForm::Request, vrrp_mac_v4(51), vip, None).unwrap();
         assert_eq!(s.handle(&mut garp, 60), Outcome::NotOurs);
         assert_eq!((s.counters().announcements_heard, s.counters().arp_replies), (1, 0));
+    }
+
+    #[test]
+    fn a_group_handing_over_stops_answering_at_its_successor_s_announcement() {
+        let vip: Ipv4Addr = "198.51.100.100".parse().unwrap();
+        let mut garp = vec![0u8; 60];
+        crate::arp::write_garp(&mut garp, crate::arp::GarpForm::Request, vrrp_mac_v4(51), vip, None).unwrap();
+        let mut s = service(true);
+        s.hand_over(51);
+        let mut f = arp_request(vip);
+        assert_eq!(s.handle(&mut f, 60), Outcome::Reply(60), "still answering until the successor speaks");
+        assert_eq!(s.handle(&mut garp.clone(), 60), Outcome::NotOurs);
+        let mut f = arp_request(vip);
+        assert_eq!(s.handle(&mut f, 60), Outcome::NotOurs, "the announcement ended it");
+        assert!(!s.groups()[0].owned);
+
+        // Taking ownership again ends a handover: a later announcement changes nothing.
+        let mut s = service(true);
+        s.hand_over(51);
+        s.set_owned(51, true);
+        assert_eq!(s.handle(&mut garp.clone(), 60), Outcome::NotOurs);
+        let mut f = arp_request(vip);
+        assert_eq!(s.handle(&mut f, 60), Outcome::Reply(60));
+        // Without a handover an announcement never gives a VIP up.
+        let mut s = service(true);
+        assert_eq!(s.handle(&mut garp, 60), Outcome::NotOurs);
+        assert!(s.groups()[0].owned);
     }
 
     #[test]

@@ -38,12 +38,20 @@ pub struct GarpScheduler {
     next: Option<Time>,
     left_in_burst: u32,
     second_burst_at: Option<Time>,
+    quick_repeat_at: Option<Time>,
 }
+
+/// An extra announcement this long after a takeover's first. A master
+/// handing over may answer a request that reached it just before the
+/// switch learned the new port; its reply teaches the switch the old port
+/// again, and clients are dark until the new master's next frame. The
+/// repeat bounds that to about a millisecond instead of a burst interval.
+pub const QUICK_REPEAT: Duration = Duration::from_millis(1);
 
 impl GarpScheduler {
     /// An idle scheduler.
     pub fn new(settings: GarpSettings) -> GarpScheduler {
-        GarpScheduler { settings, next: None, left_in_burst: 0, second_burst_at: None }
+        GarpScheduler { settings, next: None, left_in_burst: 0, second_burst_at: None, quick_repeat_at: None }
     }
 
     /// Takeover at `now`: the first announcement is due at once.
@@ -51,6 +59,8 @@ impl GarpScheduler {
         self.left_in_burst = self.settings.count;
         self.next = (self.settings.count > 0).then_some(now);
         self.second_burst_at = self.settings.second_burst_after.map(|d| now.after(d));
+        let repeat = self.settings.count > 0 && self.settings.interval > QUICK_REPEAT;
+        self.quick_repeat_at = repeat.then(|| now.after(QUICK_REPEAT));
     }
 
     /// No longer master (or re-GARP not wanted): nothing more is due.
@@ -60,11 +70,18 @@ impl GarpScheduler {
 
     /// When the next announcement is due.
     pub fn poll_timeout(&self) -> Option<Time> {
-        self.next
+        match (self.next, self.quick_repeat_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// True if an announcement (of every VIP) is due at `now`; advances the schedule.
     pub fn handle_timeout(&mut self, now: Time) -> bool {
+        if self.quick_repeat_at.is_some_and(|t| t <= now) {
+            self.quick_repeat_at = None;
+            return true;
+        }
         match self.next {
             Some(due) if due <= now => {}
             _ => return false,
@@ -105,14 +122,16 @@ mod tests {
     }
 
     #[test]
-    fn the_default_is_five_at_10_ms_then_five_more_a_second_later() {
-        assert_eq!(sends(GarpSettings::default(), 10_000), vec![0, 10, 20, 30, 40, 1000, 1010, 1020, 1030, 1040]);
+    fn the_default_is_five_at_10_ms_and_a_quick_repeat_then_five_more_a_second_later() {
+        assert_eq!(sends(GarpSettings::default(), 10_000), vec![0, 1, 10, 20, 30, 40, 1000, 1010, 1020, 1030, 1040]);
+        let dense = GarpSettings { interval: Duration::from_millis(1), second_burst_after: None, ..Default::default() };
+        assert_eq!(sends(dense, 100), vec![0, 1, 2, 3, 4], "no repeat when the burst is already that dense");
     }
 
     #[test]
     fn a_refresh_continues_after_the_bursts_and_stop_ends_everything() {
         let settings = GarpSettings { count: 2, refresh: Some(Duration::from_secs(60)), ..GarpSettings::default() };
-        assert_eq!(sends(settings, 130_000), vec![0, 10, 1000, 1010, 61_010, 121_010]);
+        assert_eq!(sends(settings, 130_000), vec![0, 1, 10, 1000, 1010, 61_010, 121_010]);
         let mut s = GarpScheduler::new(settings);
         s.start(Time(0));
         s.stop();

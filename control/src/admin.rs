@@ -45,9 +45,9 @@ pub struct Envelope {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Request {
-    /// The groups, their states and masters: a [`Status`].
+    /// The groups, their states and masters, and the bonds: a [`Status`].
     Status,
-    /// Counters and rates of every queue and group: a [`Stats`].
+    /// Counters and rates of every queue, group and bond: a [`Stats`].
     Stats,
     /// Hand the group over gracefully and stay backup (`on`), or return to
     /// the election (`off`).
@@ -133,6 +133,9 @@ pub struct Status {
     pub interfaces: Vec<InterfaceStatus>,
     /// Every group (one per family), in configuration order.
     pub groups: Vec<GroupStatus>,
+    /// The bonds (one node's NICs sharing VIPs), in configuration order.
+    #[serde(default)]
+    pub bonds: Vec<BondStatus>,
 }
 
 /// The daemon's own facts.
@@ -242,6 +245,47 @@ pub struct TransitionStatus {
     pub elapsed_ms: f64,
 }
 
+/// One bond: one node's NICs on the same LAN sharing IPv4 VIPs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BondStatus {
+    /// Name.
+    pub name: String,
+    /// `tlb` (clients know one MAC, the primary's) or `alb` (each client is
+    /// told one NIC's MAC, remembered per client).
+    pub mode: String,
+    /// VIPs with prefix lengths, like `198.51.100.100/24`.
+    pub vips: Vec<String>,
+    /// The MAC clients know in `tlb`; the primary NIC's MAC in `alb`.
+    pub primary_mac: String,
+    /// Every NIC, in configuration order.
+    pub nics: Vec<BondNicStatus>,
+    /// `alb`: clients in the table (0 in `tlb`).
+    pub clients: u64,
+    /// `alb`: how many clients the table holds (0 in `tlb`).
+    pub client_capacity: u64,
+}
+
+/// One NIC of a bond.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BondNicStatus {
+    /// Interface name.
+    pub name: String,
+    /// The NIC's own MAC address.
+    pub hardware_mac: String,
+    /// The MAC it sends with now (not its own after a `tlb` takeover).
+    pub mac: String,
+    /// Carrier up.
+    pub link_up: bool,
+    /// `tlb`: holds the primary MAC; `alb`: answers broadcast ARP requests.
+    pub primary: bool,
+    /// `alb`: clients assigned to it (0 in `tlb`).
+    pub clients: u64,
+    /// Link transitions seen.
+    pub link_changes: u64,
+    /// The queues with a worker, and the bind mode each got.
+    pub queues: Vec<QueueBinding>,
+}
+
 /// The answer to `stats`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
@@ -251,6 +295,9 @@ pub struct Stats {
     pub queues: Vec<QueueStats>,
     /// Every group.
     pub groups: Vec<GroupStats>,
+    /// Every bond, in configuration order.
+    #[serde(default)]
+    pub bonds: Vec<BondStats>,
     /// The control thread's own counters.
     pub control: ControlStats,
 }
@@ -317,6 +364,19 @@ pub struct GroupStats {
     pub transitions: u64,
     /// Two masters met.
     pub split_brains: u64,
+}
+
+/// One bond's counters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BondStats {
+    /// Name.
+    pub name: String,
+    /// `tlb` or `alb`.
+    pub mode: String,
+    /// Event counters by name: for example `arp_answered`, `client_updates`,
+    /// `assigned`, `evicted`, `moved`, `no_nic_up`, `takeovers`,
+    /// `announcements`, `arp_dropped`; the daemon fills them in.
+    pub counters: BTreeMap<String, u64>,
 }
 
 /// The control thread's own counters.
@@ -396,6 +456,58 @@ mod tests {
         let refused = Reply::failure("no group \"x\"\nsecond line").to_line();
         assert_eq!(refused.matches('\n').count(), 1, "{refused}");
         assert!(refused.contains(r#""ok":false"#));
+    }
+
+    /// An older daemon's results, without bonds, still parse (as no bonds).
+    #[test]
+    fn results_without_bonds_parse() {
+        let status = Status { groups: vec![GroupStatus::default()], ..Status::default() };
+        let mut value = serde_json::to_value(&status).unwrap();
+        assert!(value.as_object_mut().unwrap().remove("bonds").is_some());
+        assert_eq!(serde_json::from_value::<Status>(value).unwrap(), status);
+        let stats = Stats { groups: vec![GroupStats::default()], ..Stats::default() };
+        let mut value = serde_json::to_value(&stats).unwrap();
+        assert!(value.as_object_mut().unwrap().remove("bonds").is_some());
+        assert_eq!(serde_json::from_value::<Stats>(value).unwrap(), stats);
+    }
+
+    #[test]
+    fn bonds_round_trip() {
+        let status = Status {
+            bonds: vec![BondStatus {
+                name: "lb".into(),
+                mode: "alb".into(),
+                vips: vec!["198.51.100.100/24".into()],
+                primary_mac: "02:00:00:00:00:01".into(),
+                nics: vec![BondNicStatus {
+                    name: "b0".into(),
+                    hardware_mac: "02:00:00:00:00:01".into(),
+                    mac: "02:00:00:00:00:01".into(),
+                    link_up: true,
+                    primary: true,
+                    clients: 4,
+                    link_changes: 1,
+                    queues: vec![QueueBinding { queue: 0, bind_mode: "copy".into() }],
+                }],
+                clients: 4,
+                client_capacity: 4096,
+            }],
+            ..Status::default()
+        };
+        let line = Reply::success(&status).to_line();
+        let reply: Reply = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(serde_json::from_value::<Status>(reply.result.unwrap()).unwrap(), status);
+        let stats = Stats {
+            bonds: vec![BondStats {
+                name: "lb".into(),
+                mode: "alb".into(),
+                counters: [("assigned".to_owned(), 8), ("moved".to_owned(), 4)].into_iter().collect(),
+            }],
+            ..Stats::default()
+        };
+        let value = serde_json::to_value(&stats).unwrap();
+        assert_eq!(value["bonds"][0]["counters"]["moved"], 4);
+        assert_eq!(serde_json::from_value::<Stats>(value).unwrap(), stats);
     }
 
     /// Random bytes and mutations of valid requests: always a result, never a panic.

@@ -5,16 +5,16 @@
 //! [`render`] writes every family in [`METRICS`] once, with its `# HELP` and
 //! `# TYPE` lines, in that order. Counters end in `_total`. Queue families
 //! are labelled `{port,queue}`, group families `{group,family,vrid}` (a
-//! mixed-family group is two virtual routers, one per family), and a family
-//! with a `reason` or `kind` label has one sample per key of the daemon's map,
-//! zeros included.
+//! mixed-family group is two virtual routers, one per family), bond NIC
+//! families `{bond,nic}`, and a family with a `reason` or `kind` label has one
+//! sample per key of the daemon's map, zeros included.
 //!
 //! The HTTP side is deliberately small: [`parse_http_request`] reads one
 //! request head (at most [`MAX_HTTP_REQUEST`] bytes), [`http_answer`] turns it
 //! into the whole response, and the server closes the connection after
 //! writing it.
 
-use crate::admin::{GroupStats, GroupStatus, QueueStats, Stats, Status};
+use crate::admin::{BondNicStatus, GroupStats, GroupStatus, QueueStats, Stats, Status};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -59,6 +59,7 @@ pub struct MetricDoc {
 
 const QUEUE: &[&str] = &["port", "queue"];
 const GROUP: &[&str] = &["group", "family", "vrid"];
+const BOND_NIC: &[&str] = &["bond", "nic"];
 
 const fn doc(name: &'static str, kind: MetricType, labels: &'static [&'static str], help: &'static str) -> MetricDoc {
     MetricDoc { name, kind, labels, help }
@@ -130,6 +131,23 @@ pub const METRICS: &[MetricDoc] = &[
     doc("vipdrift_group_garps_sent_total", Counter, GROUP, "Gratuitous ARPs and unsolicited neighbor advertisements sent."),
     doc("vipdrift_group_transitions_total", Counter, GROUP, "VRRP state transitions."),
     doc("vipdrift_group_split_brains_total", Counter, GROUP, "Times two masters met (a healed partition or a preemption), counted by the winner and by the loser."),
+    doc("vipdrift_bond_nic_up", Gauge, BOND_NIC, "1 if the bond's NIC has carrier, else 0."),
+    doc(
+        "vipdrift_bond_nic_primary",
+        Gauge,
+        BOND_NIC,
+        "1 if the NIC is the bond's primary (tlb: holds the primary MAC; alb: answers broadcast ARP requests), else 0.",
+    ),
+    doc("vipdrift_bond_nic_clients", Gauge, BOND_NIC, "alb: clients assigned to the NIC (0 in tlb)."),
+    doc("vipdrift_bond_nic_link_changes_total", Counter, BOND_NIC, "Link transitions seen on the bond's NIC."),
+    doc("vipdrift_bond_clients", Gauge, &["bond", "mode"], "alb: clients in the bond's table (0 in tlb)."),
+    doc(
+        "vipdrift_bond_events_total",
+        Counter,
+        &["bond", "kind"],
+        "Bond events by kind, as the daemon counts them (arp_answered, client_updates, assigned, evicted, moved, \
+         no_nic_up, takeovers, announcements, arp_dropped).",
+    ),
     doc("vipdrift_uptime_seconds", Gauge, &[], "Seconds since the daemon started."),
     doc(
         "vipdrift_reloads_total",
@@ -250,6 +268,33 @@ pub fn render(status: &Status, stats: &Stats) -> String {
     for (name, value) in group_counters {
         out.family(name, stats.groups.iter().map(|g| (group_labels(&g.name, &g.family, g.vrid, &[]), value(g))));
     }
+
+    let bond_nic_families: [(&str, Field<BondNicStatus, u64>); 4] = [
+        ("vipdrift_bond_nic_up", |n| u64::from(n.link_up)),
+        ("vipdrift_bond_nic_primary", |n| u64::from(n.primary)),
+        ("vipdrift_bond_nic_clients", |n| n.clients),
+        ("vipdrift_bond_nic_link_changes_total", |n| n.link_changes),
+    ];
+    for (name, value) in bond_nic_families {
+        out.family(
+            name,
+            status
+                .bonds
+                .iter()
+                .flat_map(|b| b.nics.iter().map(move |n| (labels(&[("bond", &b.name), ("nic", &n.name)]), value(n)))),
+        );
+    }
+    out.family(
+        "vipdrift_bond_clients",
+        status.bonds.iter().map(|b| (labels(&[("bond", &b.name), ("mode", &b.mode)]), b.clients)),
+    );
+    out.family(
+        "vipdrift_bond_events_total",
+        stats
+            .bonds
+            .iter()
+            .flat_map(|b| b.counters.iter().map(move |(kind, &n)| (labels(&[("bond", &b.name), ("kind", kind)]), n))),
+    );
 
     let c = &stats.control;
     out.family("vipdrift_uptime_seconds", [(String::new(), status.daemon.uptime_s)]);
@@ -571,7 +616,8 @@ pub fn http_answer(request: &HttpRequest, metrics: impl FnOnce() -> String) -> O
 mod tests {
     use super::*;
     use crate::admin::{
-        ControlStats, DaemonStatus, GroupStats, GroupStatus, InterfaceStatus, QueueBinding, QueueStats,
+        BondStats, BondStatus, ControlStats, DaemonStatus, GroupStats, GroupStatus, InterfaceStatus, QueueBinding,
+        QueueStats,
     };
     use std::collections::HashMap;
 
@@ -628,6 +674,36 @@ mod tests {
                     ..GroupStatus::default()
                 },
             ],
+            bonds: vec![BondStatus {
+                name: "lb".into(),
+                mode: "alb".into(),
+                vips: vec!["198.51.100.100/24".into()],
+                primary_mac: "02:00:00:00:00:01".into(),
+                nics: vec![
+                    BondNicStatus {
+                        name: "b0".into(),
+                        hardware_mac: "02:00:00:00:00:01".into(),
+                        mac: "02:00:00:00:00:01".into(),
+                        link_up: true,
+                        primary: true,
+                        clients: 8,
+                        link_changes: 0,
+                        queues: vec![QueueBinding { queue: 0, bind_mode: "copy".into() }],
+                    },
+                    BondNicStatus {
+                        name: "b1".into(),
+                        hardware_mac: "02:00:00:00:00:02".into(),
+                        mac: "02:00:00:00:00:02".into(),
+                        link_up: false,
+                        primary: false,
+                        clients: 0,
+                        link_changes: 2,
+                        queues: vec![QueueBinding { queue: 0, bind_mode: "copy".into() }],
+                    },
+                ],
+                clients: 8,
+                client_capacity: 4096,
+            }],
         };
         let stats = Stats {
             rate_window_s: 1.0,
@@ -657,6 +733,11 @@ mod tests {
                 garps_sent: 10,
                 transitions: 2,
                 split_brains: 1,
+            }],
+            bonds: vec![BondStats {
+                name: "lb".into(),
+                mode: "alb".into(),
+                counters: map(&[("arp_answered", 12), ("assigned", 8), ("moved", 4), ("no_nic_up", 0)]),
             }],
             control: ControlStats {
                 inject_failures: 0,
@@ -778,6 +859,17 @@ mod tests {
                 "4",
             ),
             (r#"vipdrift_group_split_brains_total{group="web",family="ipv4",vrid="51"}"#, "1"),
+            (r#"vipdrift_bond_nic_up{bond="lb",nic="b0"}"#, "1"),
+            (r#"vipdrift_bond_nic_up{bond="lb",nic="b1"}"#, "0"),
+            (r#"vipdrift_bond_nic_primary{bond="lb",nic="b0"}"#, "1"),
+            (r#"vipdrift_bond_nic_primary{bond="lb",nic="b1"}"#, "0"),
+            (r#"vipdrift_bond_nic_clients{bond="lb",nic="b0"}"#, "8"),
+            (r#"vipdrift_bond_nic_clients{bond="lb",nic="b1"}"#, "0"),
+            (r#"vipdrift_bond_nic_link_changes_total{bond="lb",nic="b1"}"#, "2"),
+            (r#"vipdrift_bond_clients{bond="lb",mode="alb"}"#, "8"),
+            (r#"vipdrift_bond_events_total{bond="lb",kind="arp_answered"}"#, "12"),
+            (r#"vipdrift_bond_events_total{bond="lb",kind="moved"}"#, "4"),
+            (r#"vipdrift_bond_events_total{bond="lb",kind="no_nic_up"}"#, "0"),
             ("vipdrift_uptime_seconds", "3723.5"),
             (r#"vipdrift_reloads_total{result="ok"}"#, "2"),
             (r#"vipdrift_reloads_total{result="refused"}"#, "1"),
@@ -795,11 +887,46 @@ mod tests {
     }
 
     #[test]
+    fn bond_samples_in_order_and_escaped() {
+        let (mut status, mut stats) = sample();
+        let text = render(&status, &stats);
+        let bond_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("vipdrift_bond_")).collect();
+        assert_eq!(
+            bond_lines[..4],
+            [
+                r#"vipdrift_bond_nic_up{bond="lb",nic="b0"} 1"#,
+                r#"vipdrift_bond_nic_up{bond="lb",nic="b1"} 0"#,
+                r#"vipdrift_bond_nic_primary{bond="lb",nic="b0"} 1"#,
+                r#"vipdrift_bond_nic_primary{bond="lb",nic="b1"} 0"#,
+            ],
+            "one sample per NIC, in configuration order"
+        );
+        assert_eq!(bond_lines.len(), 4 * 2 + 1 + 4, "{text}");
+        assert!(text.contains(
+            "# HELP vipdrift_bond_events_total Bond events by kind, as the daemon counts them (arp_answered, \
+             client_updates, assigned, evicted, moved, no_nic_up, takeovers, announcements, arp_dropped).\n\
+             # TYPE vipdrift_bond_events_total counter\n\
+             vipdrift_bond_events_total{bond=\"lb\",kind=\"arp_answered\"} 12\n"
+        ));
+        // A bond name is a label value like any other: escaped.
+        status.bonds[0].name = "l\"b\\".into();
+        stats.bonds[0].name = "l\"b\\".into();
+        let text = render(&status, &stats);
+        assert_eq!(value_of(&text, r#"vipdrift_bond_clients{bond="l\"b\\",mode="alb"}"#).as_deref(), Some("8"));
+        assert_eq!(value_of(&text, r#"vipdrift_bond_events_total{bond="l\"b\\",kind="moved"}"#).as_deref(), Some("4"));
+        let line = text.lines().find(|l| l.starts_with("vipdrift_bond_nic_up{")).unwrap();
+        assert_eq!(
+            sample_line(line).1,
+            [("bond".to_owned(), "l\"b\\".to_owned()), ("nic".to_owned(), "b0".to_owned())]
+        );
+    }
+
+    #[test]
     fn empty_daemon_still_renders_every_family() {
         let text = render(&Status::default(), &Stats::default());
         assert_eq!(text.lines().filter(|l| l.starts_with("# HELP ")).count(), METRICS.len());
         assert_eq!(value_of(&text, "vipdrift_uptime_seconds").as_deref(), Some("0"));
-        assert!(!text.contains("vipdrift_group_state{"));
+        assert!(!text.contains("vipdrift_group_state{") && !text.contains("vipdrift_bond_nic_up{"));
         // An unknown state is left out rather than given a made-up number.
         let status = Status {
             groups: vec![GroupStatus { name: "g".into(), state: "confused".into(), ..GroupStatus::default() }],

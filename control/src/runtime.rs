@@ -1130,7 +1130,7 @@ impl Daemon {
                 }
             })
             .collect();
-        admin::Status { daemon, interfaces, groups }
+        admin::Status { daemon, interfaces, groups, bonds: Vec::new() }
     }
 
     /// What `stats` answers.
@@ -1206,7 +1206,7 @@ impl Daemon {
             reloads: self.reloads,
             reload_failures: self.reload_failures,
         };
-        admin::Stats { rate_window_s: window, queues, groups, control }
+        admin::Stats { rate_window_s: window, queues, groups, bonds: Vec::new(), control }
     }
 
     /// Stops every worker (all at once, then joins them) and reports on each queue.

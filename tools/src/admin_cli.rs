@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use vipdrift_control::admin::{
-    Applied, Envelope, GroupStats, GroupStatus, QueueStats, Reply, Request, Stats, Status, API_VERSION, DEFAULT_SOCKET,
-    MAX_REQUEST,
+    Applied, BondStats, BondStatus, Envelope, GroupStats, GroupStatus, QueueBinding, QueueStats, Reply, Request, Stats,
+    Status, API_VERSION, DEFAULT_SOCKET, MAX_REQUEST,
 };
 use vipdrift_control::config::{self, Config, Family};
 
@@ -469,12 +469,11 @@ fn format_status(status: &Status) -> String {
 
     let mut interfaces = Table::new(&[("INTERFACE", Left), ("MAC", Left), ("LINK", Left), ("QUEUES", Left)]);
     for i in &status.interfaces {
-        let queues: Vec<String> = i.queues.iter().map(|q| format!("{}:{}", q.queue, q.bind_mode)).collect();
         interfaces.row(vec![
             i.name.clone(),
             i.mac.clone(),
             yes(if i.link_up { "up" } else { "down" }),
-            if queues.is_empty() { yes("-") } else { queues.join(", ") },
+            queue_list(&i.queues),
         ]);
     }
     out.push('\n');
@@ -498,6 +497,54 @@ fn format_status(status: &Status) -> String {
     }
     out.push('\n');
     out.push_str(&groups.render());
+    for b in &status.bonds {
+        out.push('\n');
+        out.push_str(&format_bond_status(b));
+    }
+    out
+}
+
+/// `0:zero-copy, 1:zero-copy`, or `-` without queues.
+fn queue_list(queues: &[QueueBinding]) -> String {
+    if queues.is_empty() {
+        return yes("-");
+    }
+    queues.iter().map(|q| format!("{}:{}", q.queue, q.bind_mode)).collect::<Vec<_>>().join(", ")
+}
+
+/// A bond: a header line, then its NICs, indented. In `alb` the header
+/// gives the client table's fill and each NIC its clients; in `tlb` the
+/// header gives the MAC clients know.
+fn format_bond_status(b: &BondStatus) -> String {
+    let alb = b.mode == "alb";
+    let vips = if b.vips.is_empty() { yes("-") } else { b.vips.join(",") };
+    let last = if alb {
+        format!("clients {}/{}", b.clients, b.client_capacity)
+    } else {
+        format!("primary mac {}", if b.primary_mac.is_empty() { "-" } else { b.primary_mac.as_str() })
+    };
+    let mut out = format!("bond {} ({})  vips {vips}  {last}\n", b.name, b.mode);
+    let mut columns = vec![("  NIC", Left), ("LINK", Left), ("PRIMARY", Left), ("MAC", Left), ("HARDWARE MAC", Left)];
+    if alb {
+        columns.push(("CLIENTS", Right));
+    }
+    columns.extend([("LINK CHANGES", Right), ("QUEUES", Left)]);
+    let mut nics = Table::new(&columns);
+    for n in &b.nics {
+        let mut row = vec![
+            format!("  {}", n.name),
+            yes(if n.link_up { "up" } else { "down" }),
+            yes(if n.primary { "yes" } else { "no" }),
+            n.mac.clone(),
+            n.hardware_mac.clone(),
+        ];
+        if alb {
+            row.push(n.clients.to_string());
+        }
+        row.extend([n.link_changes.to_string(), queue_list(&n.queues)]);
+        nics.row(row);
+    }
+    out.push_str(&nics.render());
     out
 }
 
@@ -562,10 +609,11 @@ fn format_stats(stats: &Stats) -> String {
     for g in &stats.groups {
         groups.row(group_stats_row(g));
     }
+    let bonds: String = stats.bonds.iter().map(bond_stats_line).collect();
     let c = &stats.control;
     format!(
-        "{}\n{}\ncontrol: inject failures {}, admin requests {} ({} malformed), scrapes {}, reloads {} ok, {} refused; \
-         rates over {}\n",
+        "{}\n{}\n{bonds}control: inject failures {}, admin requests {} ({} malformed), scrapes {}, reloads {} ok, \
+         {} refused; rates over {}\n",
         queues.render(),
         groups.render(),
         c.inject_failures,
@@ -610,6 +658,14 @@ fn group_stats_row(g: &GroupStats) -> Vec<String> {
         g.transitions.to_string(),
         g.split_brains.to_string(),
     ]
+}
+
+/// `bond lb (alb): arp_answered 12, assigned 8, moved 4`: every counter,
+/// zeros included, in name order; `-` without any.
+fn bond_stats_line(b: &BondStats) -> String {
+    let counters: Vec<String> = b.counters.iter().map(|(name, n)| format!("{name} {n}")).collect();
+    let counters = if counters.is_empty() { yes("-") } else { counters.join(", ") };
+    format!("bond {} ({}): {counters}\n", b.name, b.mode)
 }
 
 /// The human form of a `ctl` result: one line per change.
@@ -696,7 +752,7 @@ mod tests {
     use std::os::unix::net::UnixListener;
     use std::sync::atomic::AtomicUsize;
     use vipdrift_control::admin::{
-        ControlStats, DaemonStatus, InterfaceStatus, MasterStatus, QueueBinding, TransitionStatus,
+        BondNicStatus, ControlStats, DaemonStatus, InterfaceStatus, MasterStatus, TransitionStatus,
     };
 
     fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
@@ -793,6 +849,68 @@ mod tests {
                     ..GroupStatus::default()
                 },
             ],
+            bonds: vec![
+                BondStatus {
+                    name: "lb".into(),
+                    mode: "alb".into(),
+                    vips: vec!["198.51.100.200/24".into()],
+                    primary_mac: "02:00:00:00:20:01".into(),
+                    nics: vec![
+                        BondNicStatus {
+                            name: "b0".into(),
+                            hardware_mac: "02:00:00:00:20:01".into(),
+                            mac: "02:00:00:00:20:01".into(),
+                            link_up: true,
+                            primary: true,
+                            clients: 8,
+                            link_changes: 0,
+                            queues: vec![zc(0), zc(1)],
+                        },
+                        BondNicStatus {
+                            name: "b1".into(),
+                            hardware_mac: "02:00:00:00:20:02".into(),
+                            mac: "02:00:00:00:20:02".into(),
+                            link_up: false,
+                            primary: false,
+                            clients: 0,
+                            link_changes: 2,
+                            queues: vec![zc(0)],
+                        },
+                    ],
+                    clients: 8,
+                    client_capacity: 4096,
+                },
+                BondStatus {
+                    name: "uplink".into(),
+                    mode: "tlb".into(),
+                    vips: vec!["203.0.113.10/24".into(), "203.0.113.11/24".into()],
+                    primary_mac: "02:00:00:00:30:01".into(),
+                    nics: vec![
+                        // u0 lost its link; u1 took the primary MAC, u0 holds u1's.
+                        BondNicStatus {
+                            name: "u0".into(),
+                            hardware_mac: "02:00:00:00:30:01".into(),
+                            mac: "02:00:00:00:30:02".into(),
+                            link_up: false,
+                            primary: false,
+                            link_changes: 1,
+                            queues: vec![QueueBinding { queue: 0, bind_mode: "copy".into() }],
+                            ..BondNicStatus::default()
+                        },
+                        BondNicStatus {
+                            name: "u1".into(),
+                            hardware_mac: "02:00:00:00:30:02".into(),
+                            mac: "02:00:00:00:30:01".into(),
+                            link_up: true,
+                            primary: true,
+                            link_changes: 0,
+                            queues: vec![QueueBinding { queue: 0, bind_mode: "copy".into() }],
+                            ..BondNicStatus::default()
+                        },
+                    ],
+                    ..BondStatus::default()
+                },
+            ],
         }
     }
 
@@ -855,6 +973,27 @@ mod tests {
                     ..GroupStats::default()
                 },
             ],
+            bonds: vec![
+                BondStats {
+                    name: "lb".into(),
+                    mode: "alb".into(),
+                    counters: counts(&[
+                        ("announcements", 3),
+                        ("arp_answered", 12),
+                        ("arp_dropped", 0),
+                        ("assigned", 8),
+                        ("client_updates", 10),
+                        ("evicted", 0),
+                        ("moved", 4),
+                        ("no_nic_up", 0),
+                    ]),
+                },
+                BondStats {
+                    name: "uplink".into(),
+                    mode: "tlb".into(),
+                    counters: counts(&[("announcements", 2), ("arp_answered", 31), ("takeovers", 1)]),
+                },
+            ],
             control: ControlStats {
                 inject_failures: 0,
                 admin_requests: 17,
@@ -887,7 +1026,7 @@ mod tests {
     fn status_tables_line_up() {
         let text = format_status(&sample_status());
         let groups = &text[text.find("GROUP").unwrap()..];
-        let lines: Vec<&str> = groups.lines().collect();
+        let lines: Vec<&str> = groups.lines().take_while(|l| !l.is_empty()).collect();
         assert_eq!(lines.len(), 4, "{groups}");
         let heads = ["GROUP", "FAMILY", "IFACE", "STATE", "MASTER", "VIPS", "MODE", "LAST TRANSITION"];
         let starts = column_starts(groups, &heads);
@@ -925,6 +1064,56 @@ mod tests {
         assert!(text.contains("last reload refused: /etc/vipdrift.toml:14: group[0].vrid"));
         assert!(row("eth1  ").contains("down  0:skb"));
         assert!(row("eth0  ").contains("up    0:zero-copy, 1:zero-copy"));
+    }
+
+    #[test]
+    fn status_shows_bonds_after_the_groups() {
+        let text = format_status(&sample_status());
+        let bonds = &text[text.find("\nbond ").unwrap() + 1..];
+        assert!(text[..text.len() - bonds.len()].contains("LAST TRANSITION"), "bonds come after the groups");
+        assert_eq!(
+            bonds,
+            "\
+bond lb (alb)  vips 198.51.100.200/24  clients 8/4096
+  NIC  LINK  PRIMARY  MAC                HARDWARE MAC       CLIENTS  LINK CHANGES  QUEUES
+  b0   up    yes      02:00:00:00:20:01  02:00:00:00:20:01        8             0  0:zero-copy, 1:zero-copy
+  b1   down  no       02:00:00:00:20:02  02:00:00:00:20:02        0             2  0:zero-copy
+
+bond uplink (tlb)  vips 203.0.113.10/24,203.0.113.11/24  primary mac 02:00:00:00:30:01
+  NIC  LINK  PRIMARY  MAC                HARDWARE MAC       LINK CHANGES  QUEUES
+  u0   down  no       02:00:00:00:30:02  02:00:00:00:30:01             1  0:copy
+  u1   up    yes      02:00:00:00:30:01  02:00:00:00:30:02             0  0:copy
+"
+        );
+        // Without bonds (or from an older daemon) there is no bond section.
+        let plain = Status { bonds: Vec::new(), ..sample_status() };
+        assert!(!format_status(&plain).contains("bond"));
+        let empty = BondStatus { name: "x".into(), mode: "tlb".into(), ..BondStatus::default() };
+        assert_eq!(
+            format_bond_status(&empty),
+            "bond x (tlb)  vips -  primary mac -\n  NIC  LINK  PRIMARY  MAC  HARDWARE MAC  LINK CHANGES  QUEUES\n"
+        );
+    }
+
+    #[test]
+    fn stats_show_bond_counters_before_control() {
+        let text = format_stats(&sample_stats());
+        let tail: Vec<&str> = text.lines().rev().take(4).collect();
+        assert_eq!(
+            tail,
+            [
+                "control: inject failures 0, admin requests 17 (1 malformed), scrapes 3, reloads 2 ok, 1 refused; \
+                 rates over 1.0s",
+                "bond uplink (tlb): announcements 2, arp_answered 31, takeovers 1",
+                "bond lb (alb): announcements 3, arp_answered 12, arp_dropped 0, assigned 8, client_updates 10, \
+                 evicted 0, moved 4, no_nic_up 0",
+                "",
+            ]
+        );
+        let none = BondStats { name: "x".into(), mode: "alb".into(), ..BondStats::default() };
+        assert_eq!(bond_stats_line(&none), "bond x (alb): -\n");
+        let plain = Stats { bonds: Vec::new(), ..sample_stats() };
+        assert!(!format_stats(&plain).contains("bond"));
     }
 
     #[test]

@@ -226,14 +226,17 @@ impl Assignments {
         updates
     }
 
-    /// Every client is to be told its NIC again from `at` on (this node just
-    /// broadcast an ARP request from a VIP, which taught all of them the
-    /// request's sender MAC).
-    pub fn refresh_all(&mut self, at: Duration) {
+    /// This node just broadcast an ARP request from a VIP with `sender_mac`,
+    /// which every client that hears it learns: each client assigned to
+    /// another NIC is to be told its own NIC again from `at` on.
+    pub fn refresh_all(&mut self, at: Duration, sender_mac: [u8; 6]) {
         let mut e = self.newest;
         while e != NONE {
-            self.entries[e as usize].update_at = Some(at);
-            e = self.entries[e as usize].older;
+            let entry = &mut self.entries[e as usize];
+            if self.nics[entry.nic as usize].mac != sender_mac {
+                entry.update_at = Some(at);
+            }
+            e = entry.older;
         }
     }
 
@@ -444,22 +447,22 @@ mod tests {
     }
 
     #[test]
-    fn after_our_own_arp_request_every_client_is_told_again_in_bursts() {
+    fn after_our_own_arp_request_the_clients_it_misled_are_told_again_in_bursts() {
         let mut table = Assignments::new(&[NIC0, NIC1], 64);
-        for n in 1..=5 {
+        for n in 1..=10 {
             ask(&mut table, 0, n);
         }
-        table.refresh_all(ms(2000));
+        // The request carried NIC 0's MAC: only NIC 1's five clients were misled.
+        table.refresh_all(ms(2000), NIC0);
         assert!(table.due_updates(ms(1999), 2).is_empty(), "not before the delay");
         let first = table.due_updates(ms(2000), 2);
         let second = table.due_updates(ms(2100), 2);
         let third = table.due_updates(ms(2200), 2);
         assert_eq!((first.len(), second.len(), third.len()), (2, 2, 1));
-        let mut all: Vec<Update> = first.into_iter().chain(second).chain(third).collect();
-        all.sort_by_key(|u| u.client);
-        for (u, n) in all.iter().zip(1..) {
-            assert_eq!((u.client, u.client_mac), client(n));
-            assert_eq!(Some(u.nic), table.assigned(u.client), "each told its own NIC");
+        for u in first.iter().chain(&second).chain(&third) {
+            assert_eq!((u.nic, u.mac), (1, NIC1), "each told its own NIC");
+            assert_eq!(Some(u.nic), table.assigned(u.client));
+            assert_eq!(client(u32::from(u.client.octets()[3])).1, u.client_mac);
         }
         assert!(table.due_updates(ms(5000), 10).is_empty());
     }

@@ -11,10 +11,12 @@
 
 pub mod alb;
 pub mod arp;
+pub mod bond;
 pub mod checksum;
 pub mod ether;
 pub mod icmp;
 pub mod ndp;
 pub mod service;
 
+pub use bond::{BondCounters, BondMode, BondOutcome, BondService, BondView, TlbPlan};
 pub use service::{vrrp_mac_v4, vrrp_mac_v6, AddressMode, Group, Outcome, Reject, ServiceCounters, VmacService};

@@ -1,5 +1,5 @@
-//! The daemon's configuration file: TOML, `[[interface]]` and `[[group]]`
-//! tables, parsed and checked into a [`Config`].
+//! The daemon's configuration file: TOML, `[[interface]]`, `[[group]]` and
+//! `[[bond]]` tables, parsed and checked into a [`Config`].
 //!
 //! ```toml
 //! [[interface]]
@@ -27,6 +27,28 @@
 //! first, each with that family's VIPs and unicast peers ([`GroupSpec::family`]
 //! tells them apart). They are two independent virtual routers that may elect
 //! different masters; the VRID must be free in both families on the interface.
+//!
+//! # Bonds
+//!
+//! A `[[bond]]` is this node's several NICs on one LAN sharing IPv4 VIPs, the
+//! bonding driver's balance-tlb or balance-alb done in user space (see
+//! [`BondSpec`]). No VRRP runs on a bond's interfaces: they need no `address`
+//! or `address6`, carry no `[[group]]`, and each is in one bond only. A VIP is
+//! a bond's or groups', never both. A file may hold bonds and no groups.
+//!
+//! ```toml
+//! [[interface]]
+//! name = "eth2"
+//!
+//! [[interface]]
+//! name = "eth3"
+//!
+//! [[bond]]
+//! name = "lan"
+//! mode = "alb"
+//! interfaces = ["eth2", "eth3"]   # the first is the primary
+//! vips = ["198.51.100.200/24"]
+//! ```
 //!
 //! # Errors
 //!
@@ -63,6 +85,8 @@ pub struct Config {
     /// The resolved groups in file order: one per `[[group]]`, two (IPv4 then
     /// IPv6) for a `[[group]]` with VIPs of both families.
     pub groups: Vec<GroupSpec>,
+    /// The `[[bond]]` tables, in file order.
+    pub bonds: Vec<BondSpec>,
     /// The admin API's Unix socket (`[admin] socket`).
     pub admin_socket: PathBuf,
     /// Where the Prometheus endpoint listens (`[metrics] listen`); `None`
@@ -81,6 +105,11 @@ impl Config {
     /// this configuration (the parser checks it).
     pub fn primary(&self, group: &GroupSpec) -> Option<IpAddr> {
         self.interface(&group.interface)?.primary(group.family)
+    }
+
+    /// The bond the interface named `iface` belongs to, if any.
+    pub fn bond_of(&self, iface: &str) -> Option<&BondSpec> {
+        self.bonds.iter().find(|b| b.interfaces.iter().any(|i| i == iface))
     }
 }
 
@@ -219,6 +248,52 @@ impl GroupSpec {
     }
 }
 
+/// How a bond spreads traffic over its NICs (`mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BondMode {
+    /// `"tlb"`: clients know one MAC (the primary NIC's); replies leave through every NIC.
+    Tlb,
+    /// `"alb"`: each client is told one of the NICs' MACs (ARP negotiation).
+    Alb,
+}
+
+impl BondMode {
+    /// The mode as written in the file: `"tlb"` or `"alb"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BondMode::Tlb => "tlb",
+            BondMode::Alb => "alb",
+        }
+    }
+}
+
+/// One `[[bond]]`: this node's NICs on one LAN sharing IPv4 VIPs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BondSpec {
+    /// Bond name (`name`): the rules of a group name; unique among bonds and groups.
+    pub name: String,
+    /// How traffic is spread (`mode`).
+    pub mode: BondMode,
+    /// Its interfaces (`interfaces`): 2..=8 names of [`InterfaceConfig`]s, no
+    /// duplicates, all with the same queues and bind mode; the first is the primary.
+    pub interfaces: Vec<String>,
+    /// The IPv4 VIPs with their prefix lengths (`vips`; a bare address is a
+    /// /32), in file order: non-empty, unicast, no duplicates, in no group or
+    /// other bond.
+    pub vips: Vec<(Ipv4Addr, u8)>,
+    /// alb: at most this many clients are remembered (`clients`), 1..=1000000.
+    pub clients: usize,
+    /// alb: a client not heard for this long is forgotten (`client_timeout_s`), 1 s..=1 day.
+    pub client_timeout: Duration,
+    /// alb: how often a returning NIC takes back a few clients (`rebalance_ms`), 1 ms..=60 s.
+    pub rebalance_interval: Duration,
+    /// alb: clients moved per rebalance step (`rebalance_burst`), 1..=1024.
+    pub rebalance_burst: usize,
+    /// Announce the VIPs this often (`announce_every_ms`), 100 ms..=1 h;
+    /// `None` (absent or 0): no periodic announcement.
+    pub announce_every: Option<Duration>,
+}
+
 /// Why a configuration was rejected; prints as `FILE:LINE: KEY: MESSAGE`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
@@ -290,6 +365,8 @@ struct RawFile {
     interface: Vec<Spanned<RawInterface>>,
     #[serde(default)]
     group: Vec<Spanned<RawGroup>>,
+    #[serde(default)]
+    bond: Vec<Spanned<RawBond>>,
     admin: Option<Spanned<RawAdmin>>,
     metrics: Option<Spanned<RawMetrics>>,
 }
@@ -336,6 +413,20 @@ struct RawGroup {
     checksum: Field,
     garp: Option<Spanned<RawGarp>>,
     notify: Field,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBond {
+    name: Field,
+    mode: Field,
+    interfaces: List,
+    vips: List,
+    clients: Field,
+    client_timeout_s: Field,
+    rebalance_ms: Field,
+    rebalance_burst: Field,
+    announce_every_ms: Field,
 }
 
 #[derive(Deserialize)]
@@ -390,11 +481,24 @@ const EXPECT_GARP_INTERVAL: &str = "an integer 1..=10000 (milliseconds)";
 const EXPECT_GARP_SECOND: &str = "an integer 0..=3600000 (milliseconds; 0: no second burst)";
 const EXPECT_GARP_REFRESH: &str = "an integer 0..=86400000 (milliseconds; 0: no refresh)";
 const EXPECT_NOTIFY: &str = "an absolute program path, like \"/usr/local/bin/on-transition\"";
+const EXPECT_BOND_NAME: &str = "1..=32 characters of A-Z, a-z, 0-9, '_', '.' and '-', like \"lan\"";
+const EXPECT_BOND_INTERFACES: &str =
+    "an array of 2..=8 names of [[interface]]s, each once, the primary first, like [\"eth2\", \"eth3\"]";
+const EXPECT_BOND_VIPS: &str =
+    "a non-empty array of IPv4 \"ADDRESS/PREFIX\" or \"ADDRESS\" strings, like [\"198.51.100.200/24\"]";
+const EXPECT_BOND_VIP: &str =
+    "an IPv4 unicast address, with its prefix length or without (/32), like \"198.51.100.200/24\" or \"198.51.100.200\"";
+const EXPECT_CLIENTS: &str = "an integer 1..=1000000 (clients remembered)";
+const EXPECT_CLIENT_TIMEOUT: &str = "an integer 1..=86400 (seconds)";
+const EXPECT_REBALANCE: &str = "an integer 1..=60000 (milliseconds)";
+const EXPECT_REBALANCE_BURST: &str = "an integer 1..=1024 (clients per step)";
+const EXPECT_ANNOUNCE: &str = "0 (no periodic announcement) or an integer 100..=3600000 (milliseconds)";
 
 const BIND_MODES: &[(&str, BindMode)] =
     &[("auto", BindMode::Auto), ("zero-copy", BindMode::ZeroCopy), ("copy", BindMode::Copy), ("skb", BindMode::Skb)];
 const IDLE_MODES: &[(&str, Idle)] = &[("spin", Idle::Spin), ("yield", Idle::Yield), ("sleep", Idle::Sleep)];
 const GROUP_MODES: &[(&str, bool)] = &[("vmac", true), ("own_mac", false)];
+const BOND_MODES: &[(&str, BondMode)] = &[("tlb", BondMode::Tlb), ("alb", BondMode::Alb)];
 const CHECKSUM_FORMS: &[(&str, ChecksumForm)] =
     &[("pseudo_header", ChecksumForm::PseudoHeader), ("message_only", ChecksumForm::MessageOnly)];
 
@@ -405,12 +509,19 @@ fn expectation(path: &[Seg]) -> &'static str {
         Seg::Index(_) => None,
     });
     let element = matches!(path.last(), Some(Seg::Index(_)));
+    let in_bond = matches!(path.first(), Some(Seg::Key(k)) if k == "bond");
     match (last_key, element) {
-        (None, _) => "a TOML document of [[interface]] and [[group]] tables, and optional [admin] and [metrics] tables",
+        (None, _) => {
+            "a TOML document of [[interface]], [[group]] and [[bond]] tables, and optional [admin] and [metrics] tables"
+        }
         (Some("interface"), false) => "an array of tables: write each as [[interface]] (double brackets)",
         (Some("group"), false) => "an array of tables: write each as [[group]] (double brackets)",
+        (Some("bond"), false) => "an array of tables: write each as [[bond]] (double brackets)",
         (Some("interface"), true) => "an [[interface]] table",
         (Some("group"), true) => "a [[group]] table",
+        (Some("bond"), true) => "a [[bond]] table",
+        (Some("interfaces"), _) => EXPECT_BOND_INTERFACES,
+        (Some("vips"), _) if in_bond => EXPECT_BOND_VIPS,
         (Some("garp"), _) => EXPECT_GARP,
         (Some("admin"), _) => "an [admin] table with `socket`",
         (Some("metrics"), _) => "a [metrics] table with `listen`",
@@ -647,17 +758,31 @@ fn valid_group_name(name: &str) -> bool {
 
 type Checked<T> = Result<T, ConfigError>;
 
-/// Where a group's VRID or VIP was first used, for duplicate messages.
+/// The group or bond that first used a VRID, VIP or interface, for duplicate messages.
 struct Owner {
-    group: usize,
+    /// `"group"` or `"bond"`.
+    kind: &'static str,
+    /// Index of its table among the tables of its kind.
+    index: usize,
     name: String,
     line: usize,
 }
 
 impl Owner {
     fn describe(&self) -> String {
-        format!("group[{}] {:?} (line {})", self.group, self.name, self.line)
+        format!("{}[{}] {:?} (line {})", self.kind, self.index, self.name, self.line)
     }
+}
+
+/// What the groups and the bonds checked so far take, for a bond to be checked against.
+#[derive(Default)]
+struct Taken {
+    /// Bond name → bond index.
+    bond_names: HashMap<String, usize>,
+    /// Interface → the bond it is in, or the first group on it.
+    interfaces: HashMap<String, Owner>,
+    /// IPv4 VIP → the bond it is in, or the first group holding it.
+    vips: HashMap<Ipv4Addr, Owner>,
 }
 
 struct Checker<'a> {
@@ -685,27 +810,45 @@ impl Checker<'_> {
             self.interface_lines.push(self.cx.line(table.span().start));
             interfaces.push(interface);
         }
-        if raw.group.is_empty() {
+        if raw.group.is_empty() && raw.bond.is_empty() {
             return Err(ConfigError {
                 file: self.cx.file.to_owned(),
                 line: 0,
                 key: "group".to_owned(),
-                message:
-                    "no [[group]] is defined; expected at least one [[group]] table with name, interface, vrid and vips"
-                        .to_owned(),
+                message: "no [[group]] or [[bond]] is defined; expected at least one [[group]] table with name, interface, vrid and vips, or a [[bond]] table with name, mode, interfaces and vips"
+                    .to_owned(),
             });
         }
         let mut groups = Vec::new();
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut vrids: HashMap<(String, Family, u8), Owner> = HashMap::new();
         let mut vips: HashMap<(String, IpAddr), Owner> = HashMap::new();
+        let mut taken = Taken::default();
         for (g, table) in raw.group.iter().enumerate() {
             let resolved = self.group(g, table, &interfaces, &mut names, &mut vrids, &mut vips)?;
+            let owner = || Owner {
+                kind: "group",
+                index: g,
+                name: resolved[0].name.clone(),
+                line: self.cx.line(table.span().start),
+            };
+            taken.interfaces.entry(resolved[0].interface.clone()).or_insert_with(owner);
+            for spec in &resolved {
+                for &(ip, _) in &spec.vips {
+                    if let IpAddr::V4(ip) = ip {
+                        taken.vips.entry(ip).or_insert_with(owner);
+                    }
+                }
+            }
             groups.extend(resolved);
+        }
+        let mut bonds = Vec::new();
+        for (b, table) in raw.bond.iter().enumerate() {
+            bonds.push(self.bond(b, table, &interfaces, &names, &mut taken)?);
         }
         let admin_socket = self.admin(raw.admin.as_ref())?;
         let metrics = self.metrics(raw.metrics.as_ref())?;
-        Ok(Config { interfaces, groups, admin_socket, metrics })
+        Ok(Config { interfaces, groups, bonds, admin_socket, metrics })
     }
 
     // --- [admin] and [metrics] ----------------------------------------------
@@ -797,6 +940,27 @@ impl Checker<'_> {
 
     fn millis(n: i64) -> Duration {
         Duration::from_millis(n.unsigned_abs())
+    }
+
+    /// The index of the `[[interface]]` named `name`, the value `v` of `key`.
+    fn interface_index(
+        &self,
+        v: &Spanned<Value>,
+        key: &str,
+        name: &str,
+        interfaces: &[InterfaceConfig],
+    ) -> Checked<usize> {
+        interfaces.iter().position(|i| i.name == name).ok_or_else(|| {
+            let defined: Vec<String> = interfaces.iter().map(|i| format!("{:?}", i.name)).collect();
+            let message = if defined.is_empty() {
+                format!(
+                    "no [[interface]] named {name:?}; expected the name of an [[interface]] table, and none is defined"
+                )
+            } else {
+                format!("no [[interface]] named {name:?}; expected one of the defined: {}", defined.join(", "))
+            };
+            self.cx.err(v.span(), key, message)
+        })
     }
 
     // --- [[interface]] ------------------------------------------------------
@@ -961,15 +1125,7 @@ impl Checker<'_> {
         // interface
         let if_v = self.required(&raw.interface, table.span(), &at("interface"), EXPECT_GROUP_INTERFACE)?;
         let if_name = self.string(if_v, &at("interface"), EXPECT_GROUP_INTERFACE)?;
-        let Some(if_index) = interfaces.iter().position(|i| i.name == if_name) else {
-            let defined: Vec<String> = interfaces.iter().map(|i| format!("{:?}", i.name)).collect();
-            let message = if defined.is_empty() {
-                format!("no [[interface]] named {if_name:?}; expected the name of an [[interface]] table, and none is defined")
-            } else {
-                format!("no [[interface]] named {if_name:?}; expected one of the defined: {}", defined.join(", "))
-            };
-            return Err(self.cx.err(if_v.span(), at("interface"), message));
-        };
+        let if_index = self.interface_index(if_v, &at("interface"), if_name, interfaces)?;
         let interface = &interfaces[if_index];
 
         // scalars
@@ -1201,7 +1357,7 @@ impl Checker<'_> {
         };
 
         // All checked: record what this group takes, and resolve one spec per family.
-        let owner = || Owner { group: g, name: name.to_owned(), line: group_line };
+        let owner = || Owner { kind: "group", index: g, name: name.to_owned(), line: group_line };
         for &family in &families {
             vrids.insert((interface.name.clone(), family, vrid), owner());
         }
@@ -1233,6 +1389,240 @@ impl Checker<'_> {
             })
             .collect())
     }
+
+    // --- [[bond]] -----------------------------------------------------------
+
+    fn bond(
+        &self,
+        b: usize,
+        table: &Spanned<RawBond>,
+        interfaces: &[InterfaceConfig],
+        group_names: &HashMap<String, usize>,
+        taken: &mut Taken,
+    ) -> Checked<BondSpec> {
+        let raw = table.get_ref();
+        let at = |field: &str| format!("bond[{b}].{field}");
+        let bond_line = self.cx.line(table.span().start);
+
+        // name
+        let name_v = self.required(&raw.name, table.span(), &at("name"), EXPECT_BOND_NAME)?;
+        let name = self.string(name_v, &at("name"), EXPECT_BOND_NAME)?;
+        if !valid_group_name(name) {
+            return Err(self.cx.err(
+                name_v.span(),
+                at("name"),
+                format!("{name:?} is not a valid bond name; expected {EXPECT_BOND_NAME}"),
+            ));
+        }
+        let other = match (group_names.get(name), taken.bond_names.get(name)) {
+            (Some(g), _) => Some(format!("group[{g}]")),
+            (None, Some(first)) => Some(format!("bond[{first}]")),
+            (None, None) => None,
+        };
+        if let Some(other) = other {
+            return Err(self.cx.err(
+                name_v.span(),
+                at("name"),
+                format!(
+                    "{name:?} is already the name of {other}; expected a name used by one [[group]] or [[bond]] only"
+                ),
+            ));
+        }
+
+        // mode, and the keys only alb uses
+        let modes = one_of(BOND_MODES);
+        self.required(&raw.mode, table.span(), &at("mode"), &modes)?;
+        let mode = self.opt_choice(&raw.mode, &at("mode"), "bond mode", BOND_MODES, BondMode::Tlb)?;
+        if mode == BondMode::Tlb {
+            let alb_only = [
+                ("clients", &raw.clients),
+                ("client_timeout_s", &raw.client_timeout_s),
+                ("rebalance_ms", &raw.rebalance_ms),
+                ("rebalance_burst", &raw.rebalance_burst),
+            ];
+            if let Some((field, v)) = alb_only.iter().find_map(|(field, v)| v.as_ref().map(|v| (field, v))) {
+                return Err(self.cx.err(
+                    v.span(),
+                    at(field),
+                    format!(
+                        "`{field}` is only meaningful for mode = \"alb\" (a tlb bond's clients all know the primary's MAC); expected no `{field}` in a tlb bond, or mode = \"alb\""
+                    ),
+                ));
+            }
+        }
+
+        // interfaces
+        let Some(if_list) = &raw.interfaces else {
+            return Err(self.cx.err(
+                table.span(),
+                at("interfaces"),
+                format!("missing required key `interfaces`; expected {EXPECT_BOND_INTERFACES}"),
+            ));
+        };
+        let mut members: Vec<usize> = Vec::new();
+        for (n, v) in if_list.get_ref().iter().enumerate() {
+            let key = format!("{}[{n}]", at("interfaces"));
+            let if_name = self.string(v, &key, EXPECT_GROUP_INTERFACE)?;
+            let index = self.interface_index(v, &key, if_name, interfaces)?;
+            if let Some(first) = members.iter().position(|&m| m == index) {
+                return Err(self.cx.err(
+                    v.span(),
+                    key,
+                    format!("{if_name:?} is listed twice (also interfaces[{first}]); expected each interface once"),
+                ));
+            }
+            if let Some(owner) = taken.interfaces.get(if_name) {
+                let message = if owner.kind == "group" {
+                    format!(
+                        "{if_name:?} is the interface of {}; expected an interface no [[group]] runs on: an interface in a bond carries no [[group]]; use the bond's vips",
+                        owner.describe()
+                    )
+                } else {
+                    format!(
+                        "{if_name:?} is already in {}; expected an interface in one [[bond]] only",
+                        owner.describe()
+                    )
+                };
+                return Err(self.cx.err(v.span(), key, message));
+            }
+            members.push(index);
+        }
+        if !(2..=8).contains(&members.len()) {
+            let found =
+                if members.is_empty() { "an empty array".to_owned() } else { plural(members.len(), "interface") };
+            return Err(self.cx.err(
+                if_list.span(),
+                at("interfaces"),
+                format!("found {found}; expected {EXPECT_BOND_INTERFACES}"),
+            ));
+        }
+        let primary = &interfaces[members[0]];
+        let describe_nic =
+            |index: usize| format!("{:?} (line {})", interfaces[index].name, self.interface_lines[index]);
+        let bind_name = |mode: BindMode| BIND_MODES.iter().find(|(_, m)| *m == mode).map_or("?", |(name, _)| *name);
+        for &index in &members[1..] {
+            let nic = &interfaces[index];
+            let differs = if nic.queues != primary.queues {
+                Some(format!(
+                    "queues {:?}, and the primary {} has queues {:?}",
+                    nic.queues,
+                    describe_nic(members[0]),
+                    primary.queues
+                ))
+            } else if nic.bind != primary.bind {
+                Some(format!(
+                    "bind = {:?}, and the primary {} has bind = {:?}",
+                    bind_name(nic.bind),
+                    describe_nic(members[0]),
+                    bind_name(primary.bind)
+                ))
+            } else {
+                None
+            };
+            if let Some(differs) = differs {
+                return Err(self.cx.err(
+                    if_list.span(),
+                    at("interfaces"),
+                    format!(
+                        "interface {} has {differs}; expected the same `queues` and `bind` on every interface of a bond (the bond's workers own one queue of each NIC)",
+                        describe_nic(index)
+                    ),
+                ));
+            }
+        }
+
+        // vips
+        let Some(vip_list) = &raw.vips else {
+            return Err(self.cx.err(
+                table.span(),
+                at("vips"),
+                format!("missing required key `vips`; expected {EXPECT_BOND_VIPS}"),
+            ));
+        };
+        if vip_list.get_ref().is_empty() {
+            return Err(self.cx.err(
+                vip_list.span(),
+                at("vips"),
+                format!("found an empty array; expected {EXPECT_BOND_VIPS}"),
+            ));
+        }
+        let mut vips: Vec<(Ipv4Addr, u8)> = Vec::new();
+        for (n, v) in vip_list.get_ref().iter().enumerate() {
+            let key = format!("{}[{n}]", at("vips"));
+            let s = self.string(v, &key, EXPECT_BOND_VIP)?;
+            let bad = |what: String| self.cx.err(v.span(), &key, format!("{what}; expected {EXPECT_BOND_VIP}"));
+            let (ip, prefix) = parse_prefixed(s).map_err(|e| bad(format!("in {s:?}, {e}")))?;
+            let IpAddr::V4(ip4) = ip else {
+                return Err(bad(format!(
+                    "{s:?} is an IPv6 address (bonds balance IPv4 by ARP; IPv6 VIPs belong in a [[group]])"
+                )));
+            };
+            if let Some(why) = not_unicast(ip) {
+                return Err(bad(format!("{ip} {why}")));
+            }
+            if let Some(first) = vips.iter().position(|&(x, _)| x == ip4) {
+                return Err(self.cx.err(
+                    v.span(),
+                    key,
+                    format!("{ip} is listed twice (also vips[{first}]); expected each VIP once"),
+                ));
+            }
+            if let Some(owner) = taken.vips.get(&ip4) {
+                return Err(self.cx.err(
+                    v.span(),
+                    key,
+                    format!(
+                        "{ip} is already a VIP of {}; expected a VIP of no [[group]] and no other [[bond]]",
+                        owner.describe()
+                    ),
+                ));
+            }
+            vips.push((ip4, prefix.unwrap_or(32)));
+        }
+
+        // numbers
+        let clients = self.opt_int(&raw.clients, &at("clients"), 1..=1_000_000, EXPECT_CLIENTS, 4096)?;
+        let client_timeout =
+            self.opt_int(&raw.client_timeout_s, &at("client_timeout_s"), 1..=86_400, EXPECT_CLIENT_TIMEOUT, 300)?;
+        let rebalance = self.opt_int(&raw.rebalance_ms, &at("rebalance_ms"), 1..=60_000, EXPECT_REBALANCE, 100)?;
+        let rebalance_burst =
+            self.opt_int(&raw.rebalance_burst, &at("rebalance_burst"), 1..=1024, EXPECT_REBALANCE_BURST, 8)?;
+        let announce = match &raw.announce_every_ms {
+            None => 0,
+            Some(v) => {
+                let n = self.int(v, &at("announce_every_ms"), 0..=3_600_000, EXPECT_ANNOUNCE)?;
+                if (1..100).contains(&n) {
+                    return Err(self.cx.err(
+                        v.span(),
+                        at("announce_every_ms"),
+                        format!("{n} is out of range; expected {EXPECT_ANNOUNCE}"),
+                    ));
+                }
+                n
+            }
+        };
+
+        // All checked: record what this bond takes.
+        let owner = || Owner { kind: "bond", index: b, name: name.to_owned(), line: bond_line };
+        taken.bond_names.insert(name.to_owned(), b);
+        for &index in &members {
+            taken.interfaces.insert(interfaces[index].name.clone(), owner());
+        }
+        for &(ip, _) in &vips {
+            taken.vips.insert(ip, owner());
+        }
+        Ok(BondSpec {
+            name: name.to_owned(),
+            mode,
+            interfaces: members.iter().map(|&index| interfaces[index].name.clone()).collect(),
+            vips,
+            clients: clients as usize,
+            client_timeout: Duration::from_secs(client_timeout.unsigned_abs()),
+            rebalance_interval: Self::millis(rebalance),
+            rebalance_burst: rebalance_burst as usize,
+            announce_every: (announce > 0).then(|| Self::millis(announce)),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1249,6 +1639,22 @@ name = "web"
 interface = "eth0"
 vrid = 51
 vips = ["198.51.100.100/24"]
+"#;
+
+    /// A bond-only file: two interfaces without addresses, one alb bond.
+    const BOND: &str = r#"[[interface]]
+name = "eth2"
+queues = [0, 1]
+
+[[interface]]
+name = "eth3"
+queues = [0, 1]
+
+[[bond]]
+name = "lan"
+mode = "alb"
+interfaces = ["eth2", "eth3"]
+vips = ["198.51.100.200/24", "198.51.100.201"]
 "#;
 
     fn ok(text: &str) -> Config {
@@ -1629,10 +2035,294 @@ unicast_peers = [
     }
 
     #[test]
+    fn a_bond_only_file_is_valid_and_takes_the_defaults() {
+        let config = ok(BOND);
+        assert!(config.groups.is_empty());
+        assert!(config.interfaces.iter().all(|i| i.address.is_none() && i.address6.is_none()));
+        let lan = BondSpec {
+            name: "lan".into(),
+            mode: BondMode::Alb,
+            interfaces: vec!["eth2".into(), "eth3".into()],
+            vips: vec![("198.51.100.200".parse().unwrap(), 24), ("198.51.100.201".parse().unwrap(), 32)],
+            clients: 4096,
+            client_timeout: Duration::from_secs(300),
+            rebalance_interval: Duration::from_millis(100),
+            rebalance_burst: 8,
+            announce_every: None,
+        };
+        assert_eq!(config.bonds, vec![lan.clone()]);
+        assert_eq!(config.bond_of("eth3"), Some(&lan));
+        assert_eq!(config.bond_of("eth0"), None);
+        assert_eq!((BondMode::Alb.name(), BondMode::Tlb.name()), ("alb", "tlb"));
+    }
+
+    #[test]
+    fn bonds_with_every_key_resolve_to_their_values() {
+        let text = format!(
+            r#"{BASE}
+[[interface]]
+name = "eth2"
+bind = "copy"
+
+[[interface]]
+name = "eth3"
+bind = "copy"
+
+[[interface]]
+name = "eth4"
+
+[[interface]]
+name = "eth5"
+
+[[bond]]
+name = "lan"
+mode = "alb"
+interfaces = ["eth3", "eth2"]
+vips = ["198.51.100.200/25"]
+clients = 100
+client_timeout_s = 60
+rebalance_ms = 250
+rebalance_burst = 16
+announce_every_ms = 0
+
+[[bond]]
+name = "backup"
+mode = "tlb"
+interfaces = ["eth4", "eth5"]
+vips = ["203.0.113.200/24"]
+announce_every_ms = 1000
+"#
+        );
+        let config = ok(&text);
+        assert_eq!(config.groups.len(), 1);
+        let [lan, backup] = config.bonds.as_slice() else { panic!("{:?}", config.bonds) };
+        assert_eq!(
+            lan,
+            &BondSpec {
+                name: "lan".into(),
+                mode: BondMode::Alb,
+                interfaces: vec!["eth3".into(), "eth2".into()],
+                vips: vec![("198.51.100.200".parse().unwrap(), 25)],
+                clients: 100,
+                client_timeout: Duration::from_secs(60),
+                rebalance_interval: Duration::from_millis(250),
+                rebalance_burst: 16,
+                announce_every: None,
+            }
+        );
+        assert_eq!((backup.mode, backup.interfaces[0].as_str()), (BondMode::Tlb, "eth4"));
+        assert_eq!((backup.clients, backup.rebalance_burst), (4096, 8));
+        assert_eq!(backup.announce_every, Some(Duration::from_secs(1)));
+        assert_eq!(config.bond_of("eth2").map(|b| b.name.as_str()), Some("lan"));
+        assert_eq!(config.bond_of("eth5").map(|b| b.name.as_str()), Some("backup"));
+        assert_eq!(config.bond_of("eth0"), None);
+    }
+
+    #[test]
+    fn a_tlb_bond_rejects_the_alb_keys() {
+        for (key, value) in
+            [("clients", "10"), ("client_timeout_s", "60"), ("rebalance_ms", "50"), ("rebalance_burst", "4")]
+        {
+            let text = BOND.replace("mode = \"alb\"", &format!("mode = \"tlb\"\n{key} = {value}"));
+            let e = err(&text);
+            assert_error(
+                &e,
+                line_of(&text, &format!("{key} =")),
+                &format!("bond[0].{key}"),
+                &["only meaningful for mode = \"alb\"", "tlb"],
+            );
+        }
+        ok(&BOND.replace("mode = \"alb\"", "mode = \"tlb\"\nannounce_every_ms = 500"));
+    }
+
+    #[test]
+    fn a_bonds_keys_are_checked() {
+        let text = BOND.replace("mode = \"alb\"", "mode = \"alb\"\nclinets = 10");
+        let e = err(&text);
+        assert_error(&e, line_of(&text, "clinets"), "bond[0].clinets", &["unknown key `clinets`", "`clients`"]);
+        let text = BOND.replace("[[bond]]", "[bond]");
+        assert_error(&err(&text), line_of(&text, "[bond]"), "bond", &["found a table", "[[bond]]"]);
+        let text = BOND.replace("mode = \"alb\"\n", "");
+        let e = err(&text);
+        assert_error(&e, line_of(&text, "[[bond]]"), "bond[0].mode", &["missing required key `mode`", "\"alb\""]);
+        let text = BOND.replace("\"alb\"", "\"balance-alb\"");
+        let e = err(&text);
+        assert_error(&e, line_of(&text, "mode"), "bond[0].mode", &["not a valid bond mode", "\"tlb\", \"alb\""]);
+        let text = BOND.replace("\"lan\"", "\"l a n\"");
+        assert_error(&err(&text), line_of(&text, "l a n"), "bond[0].name", &["not a valid bond name"]);
+        let text = BOND.replace(r#"interfaces = ["eth2", "eth3"]"#, r#"interfaces = "eth2""#);
+        assert_error(&err(&text), line_of(&text, "interfaces"), "bond[0].interfaces", &["found the string", "2..=8"]);
+        for (key, value, fragments) in [
+            ("clients", "0", &["0 is out of range", "1..=1000000"]),
+            ("client_timeout_s", "86401", &["86401 is out of range", "1..=86400"]),
+            ("rebalance_ms", "0", &["0 is out of range", "1..=60000"]),
+            ("rebalance_burst", "1025", &["1025 is out of range", "1..=1024"]),
+            ("announce_every_ms", "50", &["50 is out of range", "100..=3600000"]),
+            ("announce_every_ms", "3600001", &["3600001 is out of range", "0 (no periodic announcement)"]),
+        ] {
+            let text = BOND.replace("mode = \"alb\"", &format!("mode = \"alb\"\n{key} = {value}"));
+            assert_error(&err(&text), line_of(&text, key), &format!("bond[0].{key}"), fragments);
+        }
+    }
+
+    #[test]
+    fn a_bond_name_is_unique_among_groups_and_bonds() {
+        let text = format!("{BASE}\n{}", BOND.replace("\"lan\"", "\"web\""));
+        let e = err(&text);
+        let line = line_of(&text, "mode = \"alb\"") - 1;
+        assert_error(&e, line, "bond[0].name", &["\"web\" is already the name of group[0]", "[[bond]]"]);
+        let second = "\n[[interface]]\nname = \"eth4\"\n\n[[interface]]\nname = \"eth5\"\n\n[[bond]]\nname = \"lan\"\nmode = \"tlb\"\ninterfaces = [\"eth4\", \"eth5\"]\nvips = [\"198.51.100.210\"]\n";
+        let text = format!("{BOND}{second}");
+        let e = err(&text);
+        let line = text.lines().collect::<Vec<_>>().iter().rposition(|l| *l == "name = \"lan\"").unwrap() + 1;
+        assert_error(&e, line, "bond[1].name", &["already the name of bond[0]"]);
+    }
+
+    #[test]
+    fn a_bond_names_two_to_eight_defined_interfaces_once() {
+        let with = |list: &str| BOND.replace(r#"["eth2", "eth3"]"#, list);
+        let text = with(r#"["eth2", "eth9"]"#);
+        let e = err(&text);
+        assert_error(
+            &e,
+            line_of(&text, "interfaces"),
+            "bond[0].interfaces[1]",
+            &["no [[interface]] named \"eth9\"", "\"eth2\", \"eth3\""],
+        );
+        let e = err(&with(r#"["eth2", "eth3", "eth2"]"#));
+        assert_error(&e, line_of(BOND, "interfaces"), "bond[0].interfaces[2]", &["\"eth2\" is listed twice"]);
+        let e = err(&with(r#"["eth2"]"#));
+        assert_error(&e, line_of(BOND, "interfaces"), "bond[0].interfaces", &["found 1 interface;", "2..=8"]);
+        let e = err(&with("[]"));
+        assert_error(&e, line_of(BOND, "interfaces"), "bond[0].interfaces", &["found an empty array", "2..=8"]);
+        let e = err(&with("[2]"));
+        assert_error(&e, line_of(BOND, "interfaces"), "bond[0].interfaces[0]", &["found the integer 2"]);
+        let nine: Vec<String> = (0..9).map(|n| format!("[[interface]]\nname = \"n{n}\"\n")).collect();
+        let names: Vec<String> = (0..9).map(|n| format!("\"n{n}\"")).collect();
+        let text = format!("{}{}", nine.concat(), with(&format!("[{}]", names.join(", "))));
+        let e = err(&text);
+        assert_error(&e, line_of(&text, "interfaces"), "bond[0].interfaces", &["found 9 interfaces", "2..=8"]);
+        ok(&format!("{}{}", nine.concat(), with(&format!("[{}]", names[..8].join(", ")))));
+        let e = err(&BOND.replace("interfaces = [\"eth2\", \"eth3\"]\n", ""));
+        assert_error(&e, line_of(BOND, "[[bond]]"), "bond[0].interfaces", &["missing required key `interfaces`"]);
+    }
+
+    #[test]
+    fn an_interface_is_in_one_bond_and_carries_no_group() {
+        let second = "\n[[interface]]\nname = \"eth4\"\nqueues = [0, 1]\n\n[[bond]]\nname = \"wan\"\nmode = \"tlb\"\ninterfaces = [\"eth4\", \"eth3\"]\nvips = [\"198.51.100.210\"]\n";
+        let text = format!("{BOND}{second}");
+        let e = err(&text);
+        assert_error(
+            &e,
+            line_of(&text, "[\"eth4\", \"eth3\"]"),
+            "bond[1].interfaces[1]",
+            &["\"eth3\" is already in bond[0] \"lan\" (line 9)", "one [[bond]] only"],
+        );
+        let bonded = "\n[[interface]]\nname = \"eth2\"\n\n[[bond]]\nname = \"lan\"\nmode = \"tlb\"\ninterfaces = [\"eth2\", \"eth0\"]\nvips = [\"198.51.100.200\"]\n";
+        let text = format!("{BASE}{bonded}");
+        let e = err(&text);
+        assert_error(
+            &e,
+            line_of(&text, "interfaces = "),
+            "bond[0].interfaces[1]",
+            &[
+                "\"eth0\" is the interface of group[0] \"web\" (line 6)",
+                "an interface in a bond carries no [[group]]; use the bond's vips",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_bonds_interfaces_share_queues_and_bind_mode() {
+        let text = BOND.replacen("queues = [0, 1]", "queues = [0]", 1);
+        let e = err(&text);
+        assert_error(
+            &e,
+            line_of(&text, "interfaces"),
+            "bond[0].interfaces",
+            &[
+                "interface \"eth3\" (line 5) has queues [0, 1]",
+                "primary \"eth2\" (line 1) has queues [0]",
+                "same `queues` and `bind`",
+            ],
+        );
+        let text =
+            BOND.replacen("queues = [0, 1]", "queues = [0, 1]\nbind = \"skb\"", 2).replacen("\"skb\"", "\"copy\"", 1);
+        let e = err(&text);
+        assert_error(
+            &e,
+            line_of(&text, "interfaces"),
+            "bond[0].interfaces",
+            &["has bind = \"skb\"", "has bind = \"copy\"", "one queue of each NIC"],
+        );
+    }
+
+    #[test]
+    fn a_bond_vip_is_ipv4_unicast_and_in_no_group_or_other_bond() {
+        let with = |list: &str| BOND.replace(r#"["198.51.100.200/24", "198.51.100.201"]"#, list);
+        let line = line_of(BOND, "vips");
+        let e = err(&with(r#"["198.51.100.200/24", "2001:db8::200/64"]"#));
+        assert_error(
+            &e,
+            line,
+            "bond[0].vips[1]",
+            &["is an IPv6 address", "bonds balance IPv4 by ARP; IPv6 VIPs belong in a [[group]]"],
+        );
+        let e = err(&with(r#"["224.0.0.18"]"#));
+        assert_error(&e, line, "bond[0].vips[0]", &["multicast", "IPv4 unicast"]);
+        let e = err(&with(r#"["198.51.100.200/33"]"#));
+        assert_error(&e, line, "bond[0].vips[0]", &["prefix length \"33\" is not 1..=32"]);
+        let e = err(&with(r#"["198.51.100.200", "198.51.100.200/24"]"#));
+        assert_error(&e, line, "bond[0].vips[1]", &["listed twice (also vips[0])"]);
+        let e = err(&with("[]"));
+        assert_error(&e, line, "bond[0].vips", &["found an empty array"]);
+        let e = err(&BOND.replace("vips = [\"198.51.100.200/24\", \"198.51.100.201\"]\n", ""));
+        assert_error(&e, line_of(BOND, "[[bond]]"), "bond[0].vips", &["missing required key `vips`"]);
+
+        // A VIP of a group (on any interface) or of another bond.
+        let text = format!("{BASE}\n{}", with(r#"["198.51.100.100"]"#));
+        let e = err(&text);
+        assert_error(
+            &e,
+            line_of(&text, "vips = [\"198.51.100.100\"]"),
+            "bond[0].vips[0]",
+            &["198.51.100.100 is already a VIP of group[0] \"web\" (line 6)", "no [[group]] and no other [[bond]]"],
+        );
+        let second = "\n[[interface]]\nname = \"eth4\"\n\n[[interface]]\nname = \"eth5\"\n\n[[bond]]\nname = \"wan\"\nmode = \"tlb\"\ninterfaces = [\"eth4\", \"eth5\"]\nvips = [\"198.51.100.201/24\"]\n";
+        let text = format!("{BOND}{second}");
+        let e = err(&text);
+        assert_error(
+            &e,
+            line_of(&text, "vips = [\"198.51.100.201/24\"]"),
+            "bond[1].vips[0]",
+            &["already a VIP of bond[0] \"lan\" (line 9)"],
+        );
+    }
+
+    #[test]
+    fn the_examples_commented_bond_parses_when_uncommented() {
+        let example = include_str!("../../examples/vipdrift.toml");
+        let start = example.find("# [[interface]]\n# name = \"eth2\"").expect("the bond example");
+        let block: Vec<&str> = example[start..]
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+            .collect();
+        let config = ok(&format!("{example}\n{}\n", block.join("\n")));
+        let [lan] = config.bonds.as_slice() else { panic!("{:?}", config.bonds) };
+        assert_eq!(
+            (lan.name.as_str(), lan.mode, lan.interfaces.as_slice()),
+            ("lan", BondMode::Alb, &["eth2".to_owned(), "eth3".to_owned()][..])
+        );
+        assert_eq!(lan.vips, vec![("198.51.100.200".parse().unwrap(), 24)]);
+        assert_eq!((lan.clients, lan.rebalance_burst, lan.announce_every), (4096, 8, None));
+    }
+
+    #[test]
     fn a_file_without_groups_is_rejected() {
         let text = &BASE[..BASE.find("[[group]]").unwrap()];
         let e = err(text);
-        assert_error(&e, 0, "group", &["no [[group]]", "at least one"]);
+        assert_error(&e, 0, "group", &["no [[group]] or [[bond]]", "at least one"]);
         assert!(e.to_string().starts_with("t.toml: group: no [[group]]"), "{e}");
         assert_eq!(err("").key, "group");
     }

@@ -248,24 +248,8 @@ impl GroupSpec {
     }
 }
 
-/// How a bond spreads traffic over its NICs (`mode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BondMode {
-    /// `"tlb"`: clients know one MAC (the primary NIC's); replies leave through every NIC.
-    Tlb,
-    /// `"alb"`: each client is told one of the NICs' MACs (ARP negotiation).
-    Alb,
-}
-
-impl BondMode {
-    /// The mode as written in the file: `"tlb"` or `"alb"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            BondMode::Tlb => "tlb",
-            BondMode::Alb => "alb",
-        }
-    }
-}
+/// How a bond spreads traffic over its NICs (`mode`: `"tlb"` or `"alb"`).
+pub use vipdrift_vmac::BondMode;
 
 /// One `[[bond]]`: this node's NICs on one LAN sharing IPv4 VIPs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,6 +11,7 @@
 
 pub mod accept;
 pub mod admin;
+mod bond;
 pub mod config;
 mod endpoint;
 pub mod garp;

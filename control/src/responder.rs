@@ -6,13 +6,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use vipdrift_engine::{DropReason, Handler, Packet, Verdict};
-use vipdrift_vmac::{Group, Outcome, ServiceCounters, VmacService};
+use vipdrift_vmac::{BondCounters, BondOutcome, BondService, BondView, Group, Outcome, ServiceCounters, VmacService};
 
 /// The responder's counters, published for other threads (live output,
 /// stats): written by the worker only, with plain relaxed stores.
 #[derive(Debug, Default)]
 pub struct ResponderStats {
     slots: [AtomicU64; 8],
+    bond: [AtomicU64; 9],
 }
 
 impl ResponderStats {
@@ -29,6 +30,39 @@ impl ResponderStats {
         ];
         for (slot, value) in self.slots.iter().zip(values) {
             slot.store(value, Ordering::Relaxed);
+        }
+    }
+
+    fn publish_bond(&self, c: &BondCounters) {
+        let values = [
+            c.arp_replies,
+            c.arp_to_control,
+            c.echo_replies,
+            c.echo_spread,
+            c.other_nic,
+            c.no_link,
+            c.bad_arp,
+            c.bad_echo,
+            c.announcements_heard,
+        ];
+        for (slot, value) in self.bond.iter().zip(values) {
+            slot.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// A bond worker's counters as last published (zero on other workers).
+    pub fn read_bond(&self) -> BondCounters {
+        let v: [u64; 9] = std::array::from_fn(|i| self.bond[i].load(Ordering::Relaxed));
+        BondCounters {
+            arp_replies: v[0],
+            arp_to_control: v[1],
+            echo_replies: v[2],
+            echo_spread: v[3],
+            other_nic: v[4],
+            no_link: v[5],
+            bad_arp: v[6],
+            bad_echo: v[7],
+            announcements_heard: v[8],
         }
     }
 
@@ -61,12 +95,17 @@ pub enum ResponderCommand {
     SetOwned(u32, bool),
     /// Keep a group's VIPs until a successor's announcement is heard.
     HandOver(u32),
+    /// Serve a bond (this worker owns one queue of each of its NICs, in
+    /// NIC order) with these NIC states; replaces the previous ones.
+    SetBond(BondView),
 }
 
-/// One worker's responder: its own [`VmacService`], no shared state.
+/// One worker's responder: its own [`VmacService`] (or, on a bond's
+/// worker, its own [`BondService`]), no shared state.
 #[derive(Debug, Default)]
 pub struct Responder {
     service: VmacService,
+    bond: Option<BondService>,
     stats: Arc<ResponderStats>,
 }
 
@@ -83,6 +122,13 @@ impl Responder {
             responder.service.set_group(group);
         }
         responder
+    }
+
+    /// A responder for a bond's worker, whose port `i` is the bond's NIC `i`.
+    pub fn for_bond(view: BondView) -> Responder {
+        let mut bond = BondService::new();
+        bond.set_view(view);
+        Responder { bond: Some(bond), ..Responder::default() }
     }
 
     /// What the service has answered and rejected so far.
@@ -113,6 +159,24 @@ impl Handler for Responder {
     #[inline]
     fn handle(&mut self, packet: &mut Packet<'_>) -> Verdict {
         let len = packet.data().len();
+        if let Some(bond) = &mut self.bond {
+            let nic = usize::from(packet.port());
+            let verdict = match bond.handle(nic, packet.buffer_mut(), len) {
+                BondOutcome::Reply(reply_len) => {
+                    packet.set_len(reply_len);
+                    Verdict::Transmit
+                }
+                BondOutcome::ReplyVia(out, reply_len) => {
+                    packet.set_len(reply_len);
+                    Verdict::Forward(out as u8)
+                }
+                BondOutcome::ToControl => Verdict::ToControl,
+                BondOutcome::Rejected(_) => Verdict::Drop(DropReason::Handler),
+                BondOutcome::NotOurs => return Verdict::Drop(DropReason::NoEndpoint),
+            };
+            self.stats.publish_bond(&bond.counters());
+            return verdict;
+        }
         match self.service.handle(packet.buffer_mut(), len) {
             Outcome::Reply(reply_len) => {
                 packet.set_len(reply_len);
@@ -138,6 +202,7 @@ impl Handler for Responder {
                 self.service.set_owned(id, owned);
             }
             ResponderCommand::HandOver(id) => self.service.hand_over(id),
+            ResponderCommand::SetBond(view) => self.bond.get_or_insert_with(BondService::new).set_view(view),
         }
     }
 }

@@ -22,13 +22,14 @@
 //! ones keep their state, added ones start as backups, removed ones resign.
 
 use crate::admin::{self, Applied, Reply, Request};
+use crate::bond::Bond;
 use crate::config::{self, Config, ConfigError, GroupSpec, Idle, InterfaceConfig};
 use crate::endpoint::{Endpoints, Incoming};
 use crate::group::{GroupCounters, Output, VrrpGroup};
 use crate::notify::Notifier;
 use crate::router::{Reason, State, Time};
 use crate::{Responder, ResponderCommand, ResponderStats};
-use crossbeam_channel::{Receiver, TrySendError};
+use crossbeam_channel::Receiver;
 use mio::{Events, Poll, Token, Waker};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -80,7 +81,7 @@ pub enum RuntimeError {
     Endpoint(String),
 }
 
-fn iface_error(iface: &str, message: impl ToString) -> RuntimeError {
+pub(crate) fn iface_error(iface: &str, message: impl ToString) -> RuntimeError {
     RuntimeError::Interface { iface: iface.to_owned(), message: message.to_string() }
 }
 
@@ -167,6 +168,15 @@ pub enum DaemonEvent {
         /// Why.
         error: String,
     },
+    /// A bond moved traffic after one of its NICs' links changed.
+    Bond {
+        /// The bond.
+        bond: String,
+        /// What moved.
+        change: String,
+        /// From the last time the link was seen in its old state to the move.
+        elapsed: Duration,
+    },
 }
 
 impl DaemonEvent {
@@ -205,6 +215,13 @@ impl DaemonEvent {
             DaemonEvent::Reloaded { changes } => {
                 tracing::info!(event = "reload", ok = true, changes = %changes.join("; "), "configuration reloaded")
             }
+            DaemonEvent::Bond { bond, change, elapsed } => tracing::info!(
+                event = "bond",
+                bond = %bond,
+                change = %change,
+                elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                "bond {bond}: {change}"
+            ),
             DaemonEvent::ReloadRefused { error } => tracing::error!(
                 event = "reload",
                 ok = false,
@@ -267,27 +284,50 @@ pub struct RunControl {
     pub reload: Arc<AtomicBool>,
 }
 
-/// A worker thread; stopped and joined when dropped.
-struct RunningWorker {
-    queue: u32,
-    bound: BoundMode,
-    handle: WorkerHandle<ResponderCommand>,
-    answers: Arc<ResponderStats>,
+/// A worker thread; stopped and joined when dropped. It owns one queue of
+/// one interface, or (a bond's worker) the same queue of each of the bond's
+/// NICs; its per-port statistics are in port order.
+pub(crate) struct RunningWorker {
+    pub(crate) queue: u32,
+    pub(crate) bound: BoundMode,
+    pub(crate) handle: WorkerHandle<ResponderCommand>,
+    pub(crate) answers: Arc<ResponderStats>,
     thread: Option<JoinHandle<Worker<AfXdpPort, Responder>>>,
-    last_sample: StatsSnapshot,
-    rates: Rates,
+    last_sample: Vec<StatsSnapshot>,
+    pub(crate) rates: Vec<Rates>,
 }
 
 impl RunningWorker {
-    /// Waits for the worker (its stop flag already set); returns the frames its port still held.
-    fn join(&mut self) -> Option<u32> {
+    /// Waits for the worker (its stop flag already set); returns the frames each port still held.
+    pub(crate) fn join(&mut self) -> Option<Vec<u32>> {
         let thread = self.thread.take()?;
-        Some(thread.join().map(|mut w| w.ports_mut()[0].frames_held()).unwrap_or(0))
+        let ports = self.handle.stats.len();
+        Some(
+            thread
+                .join()
+                .map(|mut w| w.ports_mut().iter().map(|p| p.frames_held()).collect())
+                .unwrap_or_else(|_| vec![0; ports]),
+        )
     }
 
-    fn command(&self, command: ResponderCommand) {
+    pub(crate) fn command(&self, command: ResponderCommand) {
         // Group changes must not be lost: wait for room rather than drop them.
         let _ = self.handle.commands.send(WorkerCommand::Handler(command));
+    }
+
+    /// Queues a frame to leave through port `port`; false (and nothing
+    /// sent) when the worker's queue is full.
+    pub(crate) fn inject(&self, port: u8, bytes: &[u8]) -> bool {
+        let Some(frame) = ControlFrame::new(port, bytes) else { return false };
+        self.handle.commands.try_send(WorkerCommand::Inject(Box::new(frame))).is_ok()
+    }
+
+    pub(crate) fn sample_rates(&mut self) {
+        for (i, stats) in self.handle.stats.iter().enumerate() {
+            let sample = stats.snapshot();
+            self.rates[i] = sample.rates_since(&self.last_sample[i]);
+            self.last_sample[i] = sample;
+        }
     }
 }
 
@@ -451,6 +491,7 @@ impl Member {
 /// The daemon, with its interfaces prepared and its workers running.
 pub struct Daemon {
     interfaces: Vec<Interface>,
+    bonds: Vec<Bond>,
     members: Vec<Member>,
     poll: Poll,
     origin: Instant,
@@ -501,6 +542,7 @@ impl Daemon {
             Notifier::start().map_err(|e| RuntimeError::Io(format!("cannot start the notify hook runner: {e}")))?;
         let mut daemon = Daemon {
             interfaces: Vec::new(),
+            bonds: Vec::new(),
             members: Vec::new(),
             poll,
             origin,
@@ -515,12 +557,19 @@ impl Daemon {
             reload_failures: 0,
             last_reload_error: None,
         };
-        for (index, interface) in config.interfaces.iter().enumerate() {
+        // A bond's NICs belong to the bond's workers, not to interface workers.
+        for interface in config.interfaces.iter().filter(|i| config.bond_of(&i.name).is_none()) {
+            let index = daemon.interfaces.len();
             let groups: Vec<&GroupSpec> = config.groups.iter().filter(|g| g.interface == interface.name).collect();
             // On error, dropping the daemon stops what was started.
             let (iface, members) = open_interface(interface, &groups, index, &mut daemon.next_group_id, &waker)?;
             daemon.interfaces.push(iface);
             daemon.members.extend(members);
+        }
+        for spec in &config.bonds {
+            let nics: Vec<InterfaceConfig> =
+                spec.interfaces.iter().filter_map(|name| config.interface(name).cloned()).collect();
+            daemon.bonds.push(Bond::open(spec, &nics, &waker)?);
         }
         Ok(daemon)
     }
@@ -555,6 +604,9 @@ impl Daemon {
         for m in 0..self.members.len() {
             self.start_member(m, now, &mut out, &mut report);
         }
+        for bond in &mut self.bonds {
+            bond.start(now);
+        }
         let mut events = Events::with_capacity(64);
         let mut incoming = Vec::new();
         while !control.stop.load(Ordering::Relaxed) {
@@ -576,6 +628,9 @@ impl Daemon {
             let now = self.now();
             self.receive(now, &mut out, &mut report);
             self.check_links(now, &mut out, &mut report);
+            for bond in &mut self.bonds {
+                bond.poll(now, &mut report);
+            }
             for m in 0..self.members.len() {
                 if self.members[m].group.poll_timeout().is_some_and(|t| t <= now) {
                     self.members[m].group.handle_timeout(now, &mut out);
@@ -686,7 +741,8 @@ impl Daemon {
         let groups = self.members.iter().filter_map(|m| m.group.poll_timeout());
         let handovers = self.members.iter().filter_map(|m| m.handing_over.map(|h| h.deadline));
         let links = self.interfaces.iter().map(|i| i.next_link_check);
-        groups.chain(handovers).chain(links).chain([self.next_sample]).min().unwrap_or(Time(u64::MAX))
+        let bonds = self.bonds.iter().map(Bond::next_deadline);
+        groups.chain(handovers).chain(links).chain(bonds).chain([self.next_sample]).min().unwrap_or(Time(u64::MAX))
     }
 
     fn receive(&mut self, now: Time, out: &mut Vec<Output>, report: &mut impl FnMut(&DaemonEvent)) {
@@ -746,10 +802,8 @@ impl Daemon {
                 Output::Frame(bytes) => {
                     // Any worker of the interface can send; the first is as good as any.
                     let Some(worker) = self.interfaces[iface].workers.first() else { continue };
-                    let Some(frame) = ControlFrame::new(0, &bytes) else { continue };
-                    match worker.handle.commands.try_send(WorkerCommand::Inject(Box::new(frame))) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.inject_failures += 1,
+                    if !worker.inject(0, &bytes) {
+                        self.inject_failures += 1;
                     }
                 }
                 Output::Own(owned) => {
@@ -940,6 +994,12 @@ impl Daemon {
                 changed.join(", ")
             ));
         }
+        if new.bonds != self.config.bonds {
+            return Err(format!(
+                "{}: [[bond]] changed; bond changes take a restart (its workers own the NICs), the running configuration stays",
+                path.display()
+            ));
+        }
         let mut changes = Vec::new();
         if new.admin_socket != self.config.admin_socket || new.metrics != self.config.metrics {
             changes.push("[admin] / [metrics] changed: takes effect at the next restart".to_owned());
@@ -1068,9 +1128,10 @@ impl Daemon {
 
     fn sample_rates(&mut self) {
         for worker in self.interfaces.iter_mut().flat_map(|i| i.workers.iter_mut()) {
-            let sample = worker.handle.stats[0].snapshot();
-            worker.rates = sample.rates_since(&worker.last_sample);
-            worker.last_sample = sample;
+            worker.sample_rates();
+        }
+        for worker in self.bonds.iter_mut().flat_map(|b| b.workers.iter_mut()) {
+            worker.sample_rates();
         }
     }
 
@@ -1130,44 +1191,46 @@ impl Daemon {
                 }
             })
             .collect();
-        admin::Status { daemon, interfaces, groups, bonds: Vec::new() }
+        let bonds = self.bonds.iter().map(Bond::status).collect();
+        admin::Status { daemon, interfaces, groups, bonds }
     }
 
     /// What `stats` answers.
     pub fn stats(&self) -> admin::Stats {
         let mut queues = Vec::new();
-        let mut window = 0.0f64;
         for iface in &self.interfaces {
             for w in &iface.workers {
-                let c = w.handle.stats[0].read();
                 let a = w.answers.read();
-                window = window.max(w.rates.seconds);
-                let drops = DropReason::ALL.iter().map(|r| (r.name().to_owned(), c.drops_for(*r))).collect();
-                queues.push(admin::QueueStats {
-                    port: iface.name().to_owned(),
-                    queue: w.queue,
-                    bind_mode: w.bound.name().to_owned(),
-                    rx_packets: c.rx_packets,
-                    rx_bytes: c.rx_bytes,
-                    tx_packets: c.tx_packets,
-                    tx_bytes: c.tx_bytes,
-                    to_control: c.to_control,
-                    rx_pps: w.rates.rx_pps,
-                    tx_pps: w.rates.tx_pps,
-                    rx_bps: w.rates.rx_bps,
-                    tx_bps: w.rates.tx_bps,
-                    drops,
-                    replies: named(&[("arp", a.arp_replies), ("na", a.na_replies), ("echo", a.echo_replies)]),
-                    rejected: named(&[
+                queues.push(queue_stats(
+                    iface.name(),
+                    w,
+                    0,
+                    named(&[("arp", a.arp_replies), ("na", a.na_replies), ("echo", a.echo_replies)]),
+                    named(&[
                         ("not_owned", a.not_owned),
                         ("bad_arp", a.bad_arp),
                         ("bad_ndp", a.bad_ndp),
                         ("bad_echo", a.bad_echo),
                         ("announcement", a.announcements_heard),
                     ]),
-                });
+                ));
             }
         }
+        for bond in &self.bonds {
+            for w in &bond.workers {
+                // A bond worker's answers are the bond's (see its counters), not one port's.
+                for (port, nic) in bond.nic_names().enumerate() {
+                    queues.push(queue_stats(nic, w, port, BTreeMap::new(), BTreeMap::new()));
+                }
+            }
+        }
+        let window = self
+            .interfaces
+            .iter()
+            .flat_map(|i| &i.workers)
+            .chain(self.bonds.iter().flat_map(|b| &b.workers))
+            .flat_map(|w| w.rates.iter().map(|r| r.seconds))
+            .fold(0.0f64, f64::max);
         let groups = self
             .members
             .iter()
@@ -1206,13 +1269,15 @@ impl Daemon {
             reloads: self.reloads,
             reload_failures: self.reload_failures,
         };
-        admin::Stats { rate_window_s: window, queues, groups, bonds: Vec::new(), control }
+        let bonds = self.bonds.iter().map(Bond::stats).collect();
+        admin::Stats { rate_window_s: window, queues, groups, bonds, control }
     }
 
     /// Stops every worker (all at once, then joins them) and reports on each queue.
     fn stop_workers(&mut self) -> Vec<QueueReport> {
         let mut reports = Vec::new();
-        for worker in self.interfaces.iter().flat_map(|i| &i.workers) {
+        let workers = self.interfaces.iter().flat_map(|i| &i.workers).chain(self.bonds.iter().flat_map(|b| &b.workers));
+        for worker in workers {
             worker.handle.stop.store(true, Ordering::Relaxed);
         }
         for iface in &mut self.interfaces {
@@ -1223,9 +1288,25 @@ impl Daemon {
                     queue: worker.queue,
                     bound: worker.bound,
                     stats: worker.handle.stats[0].read(),
-                    frames_held,
+                    frames_held: frames_held[0],
                     answered: worker.answers.read(),
                 });
+            }
+        }
+        for bond in &mut self.bonds {
+            let names: Vec<String> = bond.nic_names().map(str::to_owned).collect();
+            for worker in &mut bond.workers {
+                let Some(frames_held) = worker.join() else { continue };
+                for (port, name) in names.iter().enumerate() {
+                    reports.push(QueueReport {
+                        iface: name.clone(),
+                        queue: worker.queue,
+                        bound: worker.bound,
+                        stats: worker.handle.stats[port].read(),
+                        frames_held: frames_held[port],
+                        answered: vipdrift_vmac::ServiceCounters::default(),
+                    });
+                }
             }
         }
         reports
@@ -1240,8 +1321,37 @@ impl Daemon {
     }
 }
 
+/// One port of a worker as the admin API shows it.
+fn queue_stats(
+    port_name: &str,
+    w: &RunningWorker,
+    port: usize,
+    replies: BTreeMap<String, u64>,
+    rejected: BTreeMap<String, u64>,
+) -> admin::QueueStats {
+    let c = w.handle.stats[port].read();
+    let rates = w.rates[port];
+    admin::QueueStats {
+        port: port_name.to_owned(),
+        queue: w.queue,
+        bind_mode: w.bound.name().to_owned(),
+        rx_packets: c.rx_packets,
+        rx_bytes: c.rx_bytes,
+        tx_packets: c.tx_packets,
+        tx_bytes: c.tx_bytes,
+        to_control: c.to_control,
+        rx_pps: rates.rx_pps,
+        tx_pps: rates.tx_pps,
+        rx_bps: rates.rx_bps,
+        tx_bps: rates.tx_bps,
+        drops: DropReason::ALL.iter().map(|r| (r.name().to_owned(), c.drops_for(*r))).collect(),
+        replies,
+        rejected,
+    }
+}
+
 /// Counters by name, as the admin API lists reasons and kinds.
-fn named(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+pub(crate) fn named(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }
 
@@ -1285,14 +1395,8 @@ fn describe_change(old: &GroupSpec, new: &GroupSpec) -> String {
     what.join(", ")
 }
 
-/// Prepares one interface for its groups and starts its workers.
-fn open_interface(
-    config: &InterfaceConfig,
-    groups: &[&GroupSpec],
-    iface_index: usize,
-    next_group_id: &mut u32,
-    waker: &Arc<Waker>,
-) -> Result<(Interface, Vec<Member>), RuntimeError> {
+/// Opens an interface's NIC filter, reads its MAC and attaches the steering program.
+pub(crate) fn open_nic(config: &InterfaceConfig) -> Result<(NicFilter, MacAddr, Steering), RuntimeError> {
     let name = config.name.as_str();
     let filter = NicFilter::open(name).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => iface_error(name, "does not exist in this network namespace (see `ip link`)"),
@@ -1302,6 +1406,63 @@ fn open_interface(
     let mode = XdpAttachMode::for_bind(config.bind);
     let steering_config = SteeringConfig { iface: name.to_owned(), mode, whole_nic: config.whole_nic };
     let steering = Steering::attach(&steering_config).map_err(|e| iface_error(name, e))?;
+    Ok((filter, mac, steering))
+}
+
+/// Opens the AF_XDP socket of one queue and puts it in the steering program's map.
+pub(crate) fn open_port(
+    config: &InterfaceConfig,
+    queue: u32,
+    steering: &mut Steering,
+) -> Result<AfXdpPort, RuntimeError> {
+    let name = config.name.as_str();
+    let mut port_config = AfXdpConfig::new(name, queue);
+    port_config.load_default_program = false;
+    port_config.bind = config.bind;
+    let port = AfXdpPort::open(&port_config).map_err(|e| iface_error(name, format!("queue {queue}: {e}")))?;
+    steering.add_socket(queue, port.raw_fd()).map_err(|e| iface_error(name, e))?;
+    Ok(port)
+}
+
+/// Starts a worker over `ports` (one queue each) running `responder`; its
+/// frames for the control thread arrive on the returned receiver, and it
+/// rings `waker` when it sends some.
+pub(crate) fn start_worker(
+    ports: Vec<AfXdpPort>,
+    responder: Responder,
+    config: &InterfaceConfig,
+    queue: u32,
+    core: Option<usize>,
+    thread_name: String,
+    waker: &Arc<Waker>,
+) -> Result<(RunningWorker, Receiver<ControlFrame>), RuntimeError> {
+    let bound = ports.first().map(|p| p.bound_mode()).unwrap_or(BoundMode::Copy);
+    let (tx, rx) = crossbeam_channel::bounded(CONTROL_CHANNEL_DEPTH);
+    let waker = waker.clone();
+    let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        let _ = waker.wake();
+    });
+    let answers = responder.stats();
+    let worker_config = WorkerConfig { idle: idle_policy(config.idle), ..WorkerConfig::default() };
+    let (worker, handle) = Worker::new(ports, responder, worker_config, Some(ControlSender::new(tx, Some(notify))));
+    let thread = worker
+        .spawn(core, thread_name)
+        .map_err(|e| iface_error(&config.name, format!("cannot start the worker for queue {queue}: {e}")))?;
+    let last_sample = handle.stats.iter().map(|s| s.snapshot()).collect();
+    let rates = vec![Rates::default(); handle.stats.len()];
+    Ok((RunningWorker { queue, bound, handle, answers, thread: Some(thread), last_sample, rates }, rx))
+}
+
+/// Prepares one interface for its groups and starts its workers.
+fn open_interface(
+    config: &InterfaceConfig,
+    groups: &[&GroupSpec],
+    iface_index: usize,
+    next_group_id: &mut u32,
+    waker: &Arc<Waker>,
+) -> Result<(Interface, Vec<Member>), RuntimeError> {
+    let name = config.name.as_str();
+    let (filter, mac, steering) = open_nic(config)?;
     let link_up = filter.link_up().unwrap_or(false);
     let mut iface = Interface {
         workers: Vec::new(),
@@ -1326,36 +1487,12 @@ fn open_interface(
     }
 
     for (i, &queue) in config.queues.iter().enumerate() {
-        let mut port_config = AfXdpConfig::new(name, queue);
-        port_config.load_default_program = false;
-        port_config.bind = config.bind;
-        let port = AfXdpPort::open(&port_config).map_err(|e| iface_error(name, format!("queue {queue}: {e}")))?;
-        let bound = port.bound_mode();
-        iface.steering.add_socket(queue, port.raw_fd()).map_err(|e| iface_error(name, e))?;
-        let (tx, rx) = crossbeam_channel::bounded(CONTROL_CHANNEL_DEPTH);
-        let waker = waker.clone();
-        let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-            let _ = waker.wake();
-        });
+        let port = open_port(config, queue, &mut iface.steering)?;
         let responder = Responder::with_groups(service_groups.iter().cloned());
-        let answers = responder.stats();
-        let worker_config = WorkerConfig { idle: idle_policy(config.idle), ..WorkerConfig::default() };
-        let (worker, handle) =
-            Worker::new(vec![port], responder, worker_config, Some(ControlSender::new(tx, Some(notify))));
         let core = config.cores.get(i).copied();
-        let thread = worker
-            .spawn(core, format!("vd-{name}-q{queue}"))
-            .map_err(|e| iface_error(name, format!("cannot start the worker for queue {queue}: {e}")))?;
-        let last_sample = handle.stats[0].snapshot();
-        iface.workers.push(RunningWorker {
-            queue,
-            bound,
-            handle,
-            answers,
-            thread: Some(thread),
-            last_sample,
-            rates: Rates::default(),
-        });
+        let (worker, rx) =
+            start_worker(vec![port], responder, config, queue, core, format!("vd-{name}-q{queue}"), waker)?;
+        iface.workers.push(worker);
         iface.inbox.push(rx);
     }
     Ok((iface, members))

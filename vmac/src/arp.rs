@@ -215,7 +215,13 @@ pub fn write_garp(buf: &mut [u8], form: GarpForm, mac: [u8; 6], vip: Ipv4Addr, v
 /// sends a client it moves to another NIC. It is a reply with SPA = TPA and
 /// THA = SHA, which Linux takes as gratuitous (`arp_is_garp`) and so applies
 /// even inside its 1 s locktime, and it reaches no other host.
-pub fn write_directed_garp(buf: &mut [u8], dst: [u8; 6], mac: [u8; 6], vip: Ipv4Addr, vlan: Option<u16>) -> Option<usize> {
+pub fn write_directed_garp(
+    buf: &mut [u8],
+    dst: [u8; 6],
+    mac: [u8; 6],
+    vip: Ipv4Addr,
+    vlan: Option<u16>,
+) -> Option<usize> {
     let len = write_garp(buf, GarpForm::Reply, mac, vip, vlan)?;
     buf[..6].copy_from_slice(&dst);
     Some(len)

@@ -1,0 +1,502 @@
+//! A bond on the control thread: one node's NICs on one LAN sharing IPv4
+//! VIPs (the bonding driver's balance-tlb and balance-alb), the thin shell
+//! around [`TlbPlan`] and [`Assignments`].
+//!
+//! Each of the bond's workers owns the same queue of every NIC (port `i` is
+//! NIC `i`), so a reply can leave through any NIC. The control thread
+//! watches each NIC's carrier, decides (tlb: where the primary MAC lives;
+//! alb: which NIC each client uses) and tells the workers with one
+//! [`BondView`]; the frames it sends (announcements, alb's ARP answers and
+//! client moves) are injected into the first worker's TX ring on the port of
+//! the NIC they must leave through, so the switch learns each MAC on its
+//! NIC's port.
+//!
+//! alb's ARP requests reach this thread from the primary NIC's workers (a
+//! broadcast request is heard by every NIC; one answers) and from the NIC a
+//! client's cache probe is addressed to. Each answer is a unicast reply from
+//! the client's NIC. A client moved to another NIC (link loss, rebalance, or
+//! after this node's own broadcast announcement taught every client the
+//! primary's MAC) gets a directed gratuitous ARP reply per VIP, which Linux
+//! applies even inside its 1 s locktime.
+
+use crate::admin;
+use crate::config::{BondSpec, InterfaceConfig};
+use crate::router::Time;
+use crate::runtime::{iface_error, named, open_nic, open_port, start_worker, DaemonEvent, RunningWorker, RuntimeError};
+use crate::{Responder, ResponderCommand};
+use crossbeam_channel::Receiver;
+use mio::Waker;
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+use vipdrift_engine::{ControlFrame, MacAddr, NicFilter, Steering, CONTROL_FRAME_MAX};
+use vipdrift_vmac::alb::{Assignments, Update};
+use vipdrift_vmac::arp::{write_directed_garp, write_garp, ArpPacket, GarpForm, OP_REQUEST};
+use vipdrift_vmac::{BondCounters, BondMode, BondView, TlbPlan};
+
+/// Frames a bond takes from one worker's channel per wake-up, so a flood of
+/// ARP requests cannot starve the timers.
+const MAX_FRAMES_PER_ROUND: usize = 1024;
+/// After this node's own broadcast announcement, how long before the
+/// clients it misled are told their NIC again: after the announcement has
+/// reached them.
+const CORRECTION_DELAY: Duration = Duration::from_millis(10);
+/// Client corrections handed out per control-loop round (the rest wait).
+const CORRECTIONS_PER_ROUND: usize = 256;
+/// How often quiet alb clients are aged out.
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
+
+struct BondNic {
+    config: InterfaceConfig,
+    // Fields drop in order: the steering program is detached before the
+    // NIC filter memberships go.
+    steering: Steering,
+    filter: NicFilter,
+    hardware_mac: [u8; 6],
+    link_up: bool,
+    next_link_check: Time,
+    link_changes: u64,
+    /// When the link was last seen in its current state, before it changed.
+    last_seen_unchanged: Time,
+}
+
+struct Alb {
+    table: Assignments,
+    up: Vec<bool>,
+    /// The NIC that takes broadcast ARP requests: the first with its link.
+    primary: usize,
+    /// Client moves not yet sent (the worker's queue was full).
+    pending: VecDeque<Update>,
+    next_rebalance: Time,
+    next_expire: Time,
+    /// When announcement corrections may fall due.
+    corrections_from: Option<Time>,
+}
+
+enum Balance {
+    Tlb(TlbPlan),
+    Alb(Alb),
+}
+
+#[derive(Debug, Default)]
+struct Events {
+    arp_answered: u64,
+    arp_malformed: u64,
+    client_updates: u64,
+    takeovers: u64,
+    announcements: u64,
+    inject_failures: u64,
+}
+
+/// A running bond. Fields drop in order: the workers stop before the NICs'
+/// steering programs are detached.
+pub(crate) struct Bond {
+    pub(crate) workers: Vec<RunningWorker>,
+    inbox: Vec<Receiver<ControlFrame>>,
+    nics: Vec<BondNic>,
+    spec: BondSpec,
+    vips: Vec<Ipv4Addr>,
+    balance: Balance,
+    next_announce: Option<Time>,
+    events: Events,
+}
+
+impl Bond {
+    /// Prepares every NIC of the bond (steering for its VIPs, the other
+    /// NICs' MACs in its unicast filter so a MAC can move to it) and starts
+    /// one worker per queue, owning that queue of every NIC.
+    pub(crate) fn open(
+        spec: &BondSpec,
+        interfaces: &[InterfaceConfig],
+        waker: &Arc<Waker>,
+    ) -> Result<Bond, RuntimeError> {
+        let vips: Vec<Ipv4Addr> = spec.vips.iter().map(|(ip, _)| *ip).collect();
+        let mut nics = Vec::new();
+        for config in interfaces {
+            let (filter, mac, mut steering) = open_nic(config)?;
+            for &vip in &vips {
+                steering.add_vip(vip.into()).map_err(|e| iface_error(&config.name, e))?;
+            }
+            let link_up = filter.link_up().unwrap_or(false);
+            nics.push(BondNic {
+                config: config.clone(),
+                steering,
+                filter,
+                hardware_mac: mac.0,
+                link_up,
+                next_link_check: Time(0),
+                link_changes: 0,
+                last_seen_unchanged: Time(0),
+            });
+        }
+        for i in 0..nics.len() {
+            for j in 0..nics.len() {
+                if i != j {
+                    let other = MacAddr(nics[j].hardware_mac);
+                    nics[i].filter.add_unicast(other).map_err(|e| iface_error(&nics[i].config.name, e))?;
+                }
+            }
+        }
+        let macs: Vec<[u8; 6]> = nics.iter().map(|n| n.hardware_mac).collect();
+        let up: Vec<bool> = nics.iter().map(|n| n.link_up).collect();
+        let balance = match spec.mode {
+            BondMode::Tlb => Balance::Tlb(TlbPlan::new(&macs, &up)),
+            BondMode::Alb => {
+                let mut table = Assignments::new(&macs, spec.clients);
+                for (nic, &link) in up.iter().enumerate() {
+                    if !link {
+                        table.nic_down(nic);
+                    }
+                }
+                Balance::Alb(Alb {
+                    table,
+                    primary: up.iter().position(|&u| u).unwrap_or(0),
+                    up,
+                    pending: VecDeque::new(),
+                    next_rebalance: Time(0),
+                    next_expire: Time(0),
+                    corrections_from: None,
+                })
+            }
+        };
+        let mut bond = Bond {
+            workers: Vec::new(),
+            inbox: Vec::new(),
+            nics,
+            spec: spec.clone(),
+            vips,
+            balance,
+            next_announce: None,
+            events: Events::default(),
+        };
+        let first = bond.nics[0].config.clone();
+        for (q, &queue) in first.queues.iter().enumerate() {
+            let mut ports = Vec::new();
+            for nic in &mut bond.nics {
+                ports.push(open_port(&nic.config, queue, &mut nic.steering)?);
+            }
+            let responder = Responder::for_bond(bond.view());
+            let name = format!("vd-{}-q{queue}", spec.name);
+            let (worker, rx) = start_worker(ports, responder, &first, queue, first.cores.get(q).copied(), name, waker)?;
+            bond.workers.push(worker);
+            bond.inbox.push(rx);
+        }
+        Ok(bond)
+    }
+
+    pub(crate) fn nic_names(&self) -> impl Iterator<Item = &str> {
+        self.nics.iter().map(|n| n.config.name.as_str())
+    }
+
+    fn view(&self) -> BondView {
+        match &self.balance {
+            Balance::Tlb(plan) => plan.view(&self.vips),
+            Balance::Alb(alb) => BondView {
+                mode: BondMode::Alb,
+                vips: self.vips.clone(),
+                macs: self.nics.iter().map(|n| n.hardware_mac).collect(),
+                up: alb.up.clone(),
+                primary: alb.primary,
+            },
+        }
+    }
+
+    fn publish_view(&self) {
+        let view = self.view();
+        for worker in &self.workers {
+            worker.command(ResponderCommand::SetBond(view.clone()));
+        }
+    }
+
+    /// Announces the VIPs once at start, as a bonding master does.
+    pub(crate) fn start(&mut self, now: Time) {
+        self.announce(now);
+    }
+
+    /// The earliest time [`Bond::poll`] has work.
+    pub(crate) fn next_deadline(&self) -> Time {
+        let links = self.nics.iter().map(|n| n.next_link_check);
+        let alb = match &self.balance {
+            Balance::Alb(alb) if !alb.pending.is_empty() => Some(Time(0)),
+            Balance::Alb(alb) => {
+                Some(alb.next_rebalance.min(alb.next_expire).min(alb.corrections_from.unwrap_or(Time(u64::MAX))))
+            }
+            Balance::Tlb(_) => None,
+        };
+        links.chain(alb).chain(self.next_announce).min().unwrap_or(Time(u64::MAX))
+    }
+
+    /// Frames from the workers, link checks and timers due at `now`.
+    pub(crate) fn poll(&mut self, now: Time, report: &mut impl FnMut(&DaemonEvent)) {
+        self.receive(now);
+        self.check_links(now, report);
+        if self.next_announce.is_some_and(|t| t <= now) {
+            self.announce(now);
+        }
+        let Balance::Alb(alb) = &mut self.balance else { return };
+        if alb.next_rebalance <= now {
+            alb.next_rebalance = now.after(self.spec.rebalance_interval);
+            let moves = alb.table.rebalance(self.spec.rebalance_burst);
+            alb.pending.extend(moves);
+        }
+        if alb.next_expire <= now {
+            alb.next_expire = now.after(EXPIRE_EVERY);
+            alb.table.expire(at(now), self.spec.client_timeout);
+        }
+        if alb.corrections_from.is_some_and(|t| t <= now) {
+            let due = alb.table.due_updates(at(now), CORRECTIONS_PER_ROUND);
+            if due.is_empty() {
+                alb.corrections_from = None;
+            }
+            alb.pending.extend(due);
+        }
+        self.send_pending();
+    }
+
+    fn receive(&mut self, now: Time) {
+        let mut frame = [0u8; CONTROL_FRAME_MAX];
+        for w in 0..self.inbox.len() {
+            for _ in 0..MAX_FRAMES_PER_ROUND {
+                let Ok(incoming) = self.inbox[w].try_recv() else { break };
+                let bytes = incoming.bytes();
+                frame[..bytes.len()].copy_from_slice(bytes);
+                self.answer_arp(now, &mut frame[..bytes.len()]);
+            }
+        }
+    }
+
+    /// Answers an alb client's ARP request (handed over by a worker) from
+    /// the client's NIC.
+    fn answer_arp(&mut self, now: Time, frame: &mut [u8]) {
+        let Balance::Alb(alb) = &mut self.balance else { return };
+        let mut arp = match ArpPacket::parse(&mut *frame) {
+            Ok(Some(arp)) if arp.operation() == OP_REQUEST && self.vips.contains(&arp.target_ip()) => arp,
+            _ => {
+                self.events.arp_malformed += 1;
+                return;
+            }
+        };
+        let vip = arp.target_ip();
+        let client = arp.sender_ip();
+        let (nic, mac) = if client.is_unspecified() {
+            // An address probe (RFC 5227): say the VIP is taken, remember nothing.
+            (alb.primary, self.nics[alb.primary].hardware_mac)
+        } else {
+            match alb.table.answer(at(now), client, arp.sender_mac()) {
+                Some(choice) => choice,
+                None => return,
+            }
+        };
+        let len = arp.make_reply(mac, vip);
+        if self.workers[0].inject(nic as u8, &frame[..len]) {
+            self.events.arp_answered += 1;
+        } else {
+            self.events.inject_failures += 1;
+        }
+    }
+
+    fn check_links(&mut self, now: Time, report: &mut impl FnMut(&DaemonEvent)) {
+        for i in 0..self.nics.len() {
+            let nic = &mut self.nics[i];
+            if nic.next_link_check > now {
+                continue;
+            }
+            nic.next_link_check = now.after(nic.config.link_check);
+            // A NIC that cannot be queried (renamed, removed) is down.
+            let up = nic.filter.link_up().unwrap_or(false);
+            if up == nic.link_up {
+                nic.last_seen_unchanged = now;
+                continue;
+            }
+            nic.link_up = up;
+            nic.link_changes += 1;
+            let since = nic.last_seen_unchanged;
+            nic.last_seen_unchanged = now;
+            report(&DaemonEvent::Link { iface: nic.config.name.clone(), up });
+            let elapsed = Duration::from_micros(now.0.saturating_sub(since.0));
+            if let Some(change) = self.link_changed(i, up) {
+                report(&DaemonEvent::Bond { bond: self.spec.name.clone(), change, elapsed });
+            }
+        }
+    }
+
+    /// Acts on NIC `i`'s new link state; returns what moved, if anything.
+    fn link_changed(&mut self, i: usize, up: bool) -> Option<String> {
+        let name = self.nics[i].config.name.clone();
+        match &mut self.balance {
+            Balance::Tlb(plan) => {
+                let from = plan.holder();
+                let moved = plan.link(i, up);
+                // The workers learn the new roles before the announcement leaves.
+                self.publish_view();
+                let to = moved?;
+                self.events.takeovers += 1;
+                self.announce_through(to);
+                Some(format!(
+                    "primary MAC {} moved from {} to {}",
+                    MacAddr(self.spec_primary_mac()),
+                    self.nics[from].config.name,
+                    self.nics[to].config.name
+                ))
+            }
+            Balance::Alb(alb) => {
+                alb.up[i] = up;
+                if up {
+                    alb.table.nic_up(i);
+                    if !alb.up[alb.primary] {
+                        alb.primary = i;
+                    }
+                    self.publish_view();
+                    return Some(format!("{name} is back: new clients go to it first, others move back gradually"));
+                }
+                let moves = alb.table.nic_down(i);
+                let moved = moves.len();
+                alb.pending.extend(moves);
+                if alb.primary == i {
+                    alb.primary = alb.up.iter().position(|&u| u).unwrap_or(i);
+                }
+                self.publish_view();
+                self.send_pending();
+                Some(format!("{moved} clients moved off {name}"))
+            }
+        }
+    }
+
+    fn spec_primary_mac(&self) -> [u8; 6] {
+        self.nics[0].hardware_mac
+    }
+
+    /// Broadcasts a gratuitous ARP for every VIP from the NIC that speaks
+    /// for the bond; in alb, the clients this misleads are corrected after it.
+    fn announce(&mut self, now: Time) {
+        self.next_announce = self.spec.announce_every.map(|every| now.after(every));
+        let through = match &mut self.balance {
+            Balance::Tlb(plan) => plan.holder(),
+            Balance::Alb(alb) => {
+                let mac = self.nics[alb.primary].hardware_mac;
+                alb.table.refresh_all(at(now.after(CORRECTION_DELAY)), mac);
+                alb.corrections_from = Some(now.after(CORRECTION_DELAY));
+                alb.primary
+            }
+        };
+        self.announce_through(through);
+    }
+
+    fn announce_through(&mut self, nic: usize) {
+        let mac = self.view().macs[nic];
+        let mut buf = [0u8; 64];
+        for &vip in &self.vips {
+            let Some(len) = write_garp(&mut buf, GarpForm::Request, mac, vip, None) else { continue };
+            if self.workers[0].inject(nic as u8, &buf[..len]) {
+                self.events.announcements += 1;
+            } else {
+                self.events.inject_failures += 1;
+            }
+        }
+    }
+
+    /// Sends queued client moves until the worker's queue is full.
+    fn send_pending(&mut self) {
+        let Balance::Alb(alb) = &mut self.balance else { return };
+        let mut buf = [0u8; 64];
+        while let Some(update) = alb.pending.pop_front() {
+            for &vip in &self.vips {
+                let Some(len) = write_directed_garp(&mut buf, update.client_mac, update.mac, vip, None) else {
+                    continue;
+                };
+                if !self.workers[0].inject(update.nic as u8, &buf[..len]) {
+                    self.events.inject_failures += 1;
+                    alb.pending.push_front(update);
+                    return;
+                }
+            }
+            self.events.client_updates += 1;
+        }
+    }
+
+    pub(crate) fn status(&self) -> admin::BondStatus {
+        let view = self.view();
+        let (per_nic, clients, capacity) = match &self.balance {
+            Balance::Tlb(_) => (vec![0; self.nics.len()], 0, 0),
+            Balance::Alb(alb) => (alb.table.clients_per_nic(), alb.table.len() as u64, self.spec.clients as u64),
+        };
+        admin::BondStatus {
+            name: self.spec.name.clone(),
+            mode: self.spec.mode.name().to_owned(),
+            vips: self.spec.vips.iter().map(|(ip, prefix)| format!("{ip}/{prefix}")).collect(),
+            primary_mac: MacAddr(self.spec_primary_mac()).to_string(),
+            nics: self
+                .nics
+                .iter()
+                .enumerate()
+                .map(|(i, nic)| admin::BondNicStatus {
+                    name: nic.config.name.clone(),
+                    hardware_mac: MacAddr(nic.hardware_mac).to_string(),
+                    mac: MacAddr(view.macs[i]).to_string(),
+                    link_up: nic.link_up,
+                    primary: view.primary == i,
+                    clients: per_nic[i] as u64,
+                    link_changes: nic.link_changes,
+                    queues: self
+                        .workers
+                        .iter()
+                        .map(|w| admin::QueueBinding { queue: w.queue, bind_mode: w.bound.name().to_owned() })
+                        .collect(),
+                })
+                .collect(),
+            clients,
+            client_capacity: capacity,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> admin::BondStats {
+        let served = self.workers.iter().map(|w| w.answers.read_bond()).fold(BondCounters::default(), add);
+        let e = &self.events;
+        let mut counters = named(&[
+            ("arp_replies", served.arp_replies),
+            ("arp_to_control", served.arp_to_control),
+            ("arp_answered", e.arp_answered),
+            ("arp_malformed", e.arp_malformed),
+            ("echo_replies", served.echo_replies),
+            ("echo_spread", served.echo_spread),
+            ("other_nic", served.other_nic),
+            ("no_link", served.no_link),
+            ("bad_arp", served.bad_arp),
+            ("bad_echo", served.bad_echo),
+            ("announcements_heard", served.announcements_heard),
+            ("announcements", e.announcements),
+            ("takeovers", e.takeovers),
+            ("client_updates", e.client_updates),
+            ("inject_failures", e.inject_failures),
+        ]);
+        if let Balance::Alb(alb) = &self.balance {
+            let c = alb.table.counters();
+            counters.extend(named(&[
+                ("assigned", c.assigned),
+                ("evicted", c.evicted),
+                ("moved", c.moved),
+                ("no_nic_up", c.no_nic_up),
+            ]));
+        }
+        admin::BondStats { name: self.spec.name.clone(), mode: self.spec.mode.name().to_owned(), counters }
+    }
+}
+
+fn at(now: Time) -> Duration {
+    Duration::from_micros(now.0)
+}
+
+fn add(a: BondCounters, b: BondCounters) -> BondCounters {
+    BondCounters {
+        arp_replies: a.arp_replies + b.arp_replies,
+        arp_to_control: a.arp_to_control + b.arp_to_control,
+        echo_replies: a.echo_replies + b.echo_replies,
+        echo_spread: a.echo_spread + b.echo_spread,
+        other_nic: a.other_nic + b.other_nic,
+        no_link: a.no_link + b.no_link,
+        bad_arp: a.bad_arp + b.bad_arp,
+        bad_echo: a.bad_echo + b.bad_echo,
+        announcements_heard: a.announcements_heard + b.announcements_heard,
+    }
+}

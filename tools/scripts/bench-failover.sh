@@ -7,9 +7,17 @@
 # between replies. Needs root.
 #
 #   REPS=5 sudo bash tools/scripts/bench-failover.sh
+#
+# TESTS names the test files to run: the bonds' link-loss figures (one node,
+# two NICs, tlb and alb) come from
+#
+#   TESTS=bond_veth REPS=5 sudo bash tools/scripts/bench-failover.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPS=${REPS:-5}
+TESTS=${TESTS:-failover_veth keepalived_interop}
+test_args=()
+for t in $TESTS; do test_args+=(--test "$t"); done
 
 bash tools/scripts/install-deps.sh
 cargo build --release -p vipdrift-tools
@@ -17,7 +25,7 @@ raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
 for ((i = 1; i <= REPS; i++)); do
   echo "== run $i of $REPS" >&2
-  cargo test --release -p vipdrift-tests --test failover_veth --test keepalived_interop -- \
+  cargo test --release -p vipdrift-tests "${test_args[@]}" -- \
     --test-threads=1 --nocapture 2>/dev/null | grep -E '^(test .*\.\.\. )?[a-zA-Z].*: sent [0-9]+ lost' |
     sed -E 's/^test .*\.\.\. //' >>"$raw"
 done

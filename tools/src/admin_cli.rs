@@ -692,7 +692,11 @@ fn vip_list(vips: &[(std::net::IpAddr, u8)]) -> Vec<String> {
 /// `FILE: ok: N interface(s), M group(s)`, one line per group, and where
 /// the admin socket and the metrics endpoint will be.
 fn format_config_summary(file: &str, config: &Config) -> String {
-    let mut out = format!("{file}: ok: {} interface(s), {} group(s)\n", config.interfaces.len(), config.groups.len());
+    let mut out = format!("{file}: ok: {} interface(s), {} group(s)", config.interfaces.len(), config.groups.len());
+    if !config.bonds.is_empty() {
+        let _ = write!(out, ", {} bond(s)", config.bonds.len());
+    }
+    out.push('\n');
     let mut groups = Table::new(&[("", Left); 7]);
     for g in &config.groups {
         groups.row(vec![
@@ -706,6 +710,18 @@ fn format_config_summary(file: &str, config: &Config) -> String {
         ]);
     }
     out.push_str(&groups.render());
+    if !config.bonds.is_empty() {
+        let mut bonds = Table::new(&[("", Left); 4]);
+        for b in &config.bonds {
+            bonds.row(vec![
+                format!("  bond {}", b.name),
+                b.mode.name().to_owned(),
+                b.interfaces.join(","),
+                bond_vips(b).join(","),
+            ]);
+        }
+        out.push_str(&bonds.render());
+    }
     let _ = write!(out, "admin socket {}; ", config.admin_socket.display());
     match config.metrics {
         Some(listen) => {
@@ -714,6 +730,10 @@ fn format_config_summary(file: &str, config: &Config) -> String {
         None => out.push_str("no metrics endpoint\n"),
     }
     out
+}
+
+fn bond_vips(bond: &config::BondSpec) -> Vec<String> {
+    bond.vips.iter().map(|(ip, prefix)| format!("{ip}/{prefix}")).collect()
 }
 
 fn config_json(file: &str, config: &Config) -> Value {
@@ -734,11 +754,17 @@ fn config_json(file: &str, config: &Config) -> Value {
             })
         })
         .collect();
+    let bonds: Vec<Value> = config
+        .bonds
+        .iter()
+        .map(|b| json!({ "name": b.name, "mode": b.mode.name(), "interfaces": b.interfaces, "vips": bond_vips(b) }))
+        .collect();
     json!({
         "ok": true,
         "file": file,
         "interfaces": interfaces,
         "groups": groups,
+        "bonds": bonds,
         "admin_socket": config.admin_socket.display().to_string(),
         "metrics": config.metrics.map(|listen| listen.to_string()),
     })
@@ -1347,6 +1373,19 @@ bond uplink (tlb)  vips 203.0.113.10/24,203.0.113.11/24  primary mac 02:00:00:00
             TestCommand::CheckConfig(c) => assert!(c.json && c.config == Path::new("x.toml")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn check_config_lists_bonds() {
+        let text = "[[interface]]\nname = \"b0\"\n[[interface]]\nname = \"b1\"\n\n[[bond]]\nname = \"lb\"\nmode = \"alb\"\ninterfaces = [\"b0\", \"b1\"]\nvips = [\"198.51.100.100/24\"]\n";
+        let config = config::parse(text, "bond.toml").unwrap();
+        let summary = format_config_summary("bond.toml", &config);
+        let lines: Vec<&str> = summary.lines().collect();
+        assert_eq!(lines[0], "bond.toml: ok: 2 interface(s), 0 group(s), 1 bond(s)");
+        assert!(lines[1].starts_with("  bond lb  alb  b0,b1  198.51.100.100/24"), "{summary}");
+        let value = config_json("bond.toml", &config);
+        assert_eq!(value["bonds"][0]["mode"], "alb");
+        assert_eq!(value["bonds"][0]["interfaces"][1], "b1");
     }
 
     #[test]

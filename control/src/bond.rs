@@ -20,9 +20,11 @@
 //! applies even inside its 1 s locktime.
 
 use crate::admin;
-use crate::config::{BondSpec, InterfaceConfig};
+use crate::config::{prefixed, BondSpec, InterfaceConfig};
 use crate::router::Time;
-use crate::runtime::{iface_error, named, open_nic, open_port, start_worker, DaemonEvent, RunningWorker, RuntimeError};
+use crate::runtime::{
+    iface_error, named, open_nic, open_port, start_worker, DaemonEvent, LinkWatch, RunningWorker, RuntimeError,
+};
 use crate::{Responder, ResponderCommand};
 use crossbeam_channel::Receiver;
 use mio::Waker;
@@ -54,16 +56,11 @@ struct BondNic {
     steering: Steering,
     filter: NicFilter,
     hardware_mac: [u8; 6],
-    link_up: bool,
-    next_link_check: Time,
-    link_changes: u64,
-    /// When the link was last seen in its current state, before it changed.
-    last_seen_unchanged: Time,
+    link: LinkWatch,
 }
 
 struct Alb {
     table: Assignments,
-    up: Vec<bool>,
     /// The NIC that takes broadcast ARP requests: the first with its link.
     primary: usize,
     /// Client moves not yet sent (the worker's queue was full).
@@ -118,17 +115,8 @@ impl Bond {
             for &vip in &vips {
                 steering.add_vip(vip.into()).map_err(|e| iface_error(&config.name, e))?;
             }
-            let link_up = filter.link_up().unwrap_or(false);
-            nics.push(BondNic {
-                config: config.clone(),
-                steering,
-                filter,
-                hardware_mac: mac.0,
-                link_up,
-                next_link_check: Time(0),
-                link_changes: 0,
-                last_seen_unchanged: Time(0),
-            });
+            let link = LinkWatch::new(&filter);
+            nics.push(BondNic { config: config.clone(), steering, filter, hardware_mac: mac.0, link });
         }
         for i in 0..nics.len() {
             for j in 0..nics.len() {
@@ -139,7 +127,7 @@ impl Bond {
             }
         }
         let macs: Vec<[u8; 6]> = nics.iter().map(|n| n.hardware_mac).collect();
-        let up: Vec<bool> = nics.iter().map(|n| n.link_up).collect();
+        let up: Vec<bool> = nics.iter().map(|n| n.link.up).collect();
         let balance = match spec.mode {
             BondMode::Tlb => Balance::Tlb(TlbPlan::new(&macs, &up)),
             BondMode::Alb => {
@@ -152,7 +140,6 @@ impl Bond {
                 Balance::Alb(Alb {
                     table,
                     primary: up.iter().position(|&u| u).unwrap_or(0),
-                    up,
                     pending: VecDeque::new(),
                     next_rebalance: Time(0),
                     next_expire: Time(0),
@@ -196,7 +183,7 @@ impl Bond {
                 mode: BondMode::Alb,
                 vips: self.vips.clone(),
                 macs: self.nics.iter().map(|n| n.hardware_mac).collect(),
-                up: alb.up.clone(),
+                up: (0..self.nics.len()).map(|i| alb.table.is_up(i)).collect(),
                 primary: alb.primary,
             },
         }
@@ -216,7 +203,7 @@ impl Bond {
 
     /// The earliest time [`Bond::poll`] has work.
     pub(crate) fn next_deadline(&self) -> Time {
-        let links = self.nics.iter().map(|n| n.next_link_check);
+        let links = self.nics.iter().map(|n| n.link.next_check());
         let alb = match &self.balance {
             Balance::Alb(alb) if !alb.pending.is_empty() => Some(Time(0)),
             Balance::Alb(alb) => {
@@ -299,22 +286,9 @@ impl Bond {
     fn check_links(&mut self, now: Time, report: &mut impl FnMut(&DaemonEvent)) {
         for i in 0..self.nics.len() {
             let nic = &mut self.nics[i];
-            if nic.next_link_check > now {
-                continue;
-            }
-            nic.next_link_check = now.after(nic.config.link_check);
-            // A NIC that cannot be queried (renamed, removed) is down.
-            let up = nic.filter.link_up().unwrap_or(false);
-            if up == nic.link_up {
-                nic.last_seen_unchanged = now;
-                continue;
-            }
-            nic.link_up = up;
-            nic.link_changes += 1;
-            let since = nic.last_seen_unchanged;
-            nic.last_seen_unchanged = now;
+            let Some(up) = nic.link.check(now, nic.config.link_check, &nic.filter) else { continue };
             report(&DaemonEvent::Link { iface: nic.config.name.clone(), up });
-            let elapsed = Duration::from_micros(now.0.saturating_sub(since.0));
+            let elapsed = Duration::from_micros(now.0.saturating_sub(nic.link.changed_since.0));
             if let Some(change) = self.link_changed(i, up) {
                 report(&DaemonEvent::Bond { bond: self.spec.name.clone(), change, elapsed });
             }
@@ -335,16 +309,15 @@ impl Bond {
                 self.announce_through(to);
                 Some(format!(
                     "primary MAC {} moved from {} to {}",
-                    MacAddr(self.spec_primary_mac()),
+                    MacAddr(self.primary_mac()),
                     self.nics[from].config.name,
                     self.nics[to].config.name
                 ))
             }
             Balance::Alb(alb) => {
-                alb.up[i] = up;
                 if up {
                     alb.table.nic_up(i);
-                    if !alb.up[alb.primary] {
+                    if !alb.table.is_up(alb.primary) {
                         alb.primary = i;
                     }
                     self.publish_view();
@@ -354,7 +327,7 @@ impl Bond {
                 let moved = moves.len();
                 alb.pending.extend(moves);
                 if alb.primary == i {
-                    alb.primary = alb.up.iter().position(|&u| u).unwrap_or(i);
+                    alb.primary = (0..self.nics.len()).find(|&n| alb.table.is_up(n)).unwrap_or(i);
                 }
                 self.publish_view();
                 self.send_pending();
@@ -363,7 +336,7 @@ impl Bond {
         }
     }
 
-    fn spec_primary_mac(&self) -> [u8; 6] {
+    fn primary_mac(&self) -> [u8; 6] {
         self.nics[0].hardware_mac
     }
 
@@ -424,8 +397,8 @@ impl Bond {
         admin::BondStatus {
             name: self.spec.name.clone(),
             mode: self.spec.mode.name().to_owned(),
-            vips: self.spec.vips.iter().map(|(ip, prefix)| format!("{ip}/{prefix}")).collect(),
-            primary_mac: MacAddr(self.spec_primary_mac()).to_string(),
+            vips: prefixed(&self.spec.vips),
+            primary_mac: MacAddr(self.primary_mac()).to_string(),
             nics: self
                 .nics
                 .iter()
@@ -434,10 +407,10 @@ impl Bond {
                     name: nic.config.name.clone(),
                     hardware_mac: MacAddr(nic.hardware_mac).to_string(),
                     mac: MacAddr(view.macs[i]).to_string(),
-                    link_up: nic.link_up,
+                    link_up: nic.link.up,
                     primary: view.primary == i,
                     clients: per_nic[i] as u64,
-                    link_changes: nic.link_changes,
+                    link_changes: nic.link.changes,
                     queues: self
                         .workers
                         .iter()
@@ -451,7 +424,13 @@ impl Bond {
     }
 
     pub(crate) fn stats(&self) -> admin::BondStats {
-        let served = self.workers.iter().map(|w| w.answers.read_bond()).fold(BondCounters::default(), add);
+        let mut total = [0u64; BondCounters::LEN];
+        for worker in &self.workers {
+            for (sum, value) in total.iter_mut().zip(worker.answers.read_bond().to_array()) {
+                *sum += value;
+            }
+        }
+        let served = BondCounters::from_array(total);
         let e = &self.events;
         let mut counters = named(&[
             ("arp_replies", served.arp_replies),
@@ -485,18 +464,4 @@ impl Bond {
 
 fn at(now: Time) -> Duration {
     Duration::from_micros(now.0)
-}
-
-fn add(a: BondCounters, b: BondCounters) -> BondCounters {
-    BondCounters {
-        arp_replies: a.arp_replies + b.arp_replies,
-        arp_to_control: a.arp_to_control + b.arp_to_control,
-        echo_replies: a.echo_replies + b.echo_replies,
-        echo_spread: a.echo_spread + b.echo_spread,
-        other_nic: a.other_nic + b.other_nic,
-        no_link: a.no_link + b.no_link,
-        bad_arp: a.bad_arp + b.bad_arp,
-        bad_echo: a.bad_echo + b.bad_echo,
-        announcements_heard: a.announcements_heard + b.announcements_heard,
-    }
 }

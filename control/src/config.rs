@@ -278,6 +278,11 @@ pub struct BondSpec {
     pub announce_every: Option<Duration>,
 }
 
+/// VIPs as the configuration writes them: `ADDRESS/PREFIX`.
+pub fn prefixed<A: fmt::Display>(vips: &[(A, u8)]) -> Vec<String> {
+    vips.iter().map(|(ip, prefix)| format!("{ip}/{prefix}")).collect()
+}
+
 /// Why a configuration was rejected; prints as `FILE:LINE: KEY: MESSAGE`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {

@@ -13,7 +13,7 @@ use vipdrift_vmac::{BondCounters, BondOutcome, BondService, BondView, Group, Out
 #[derive(Debug, Default)]
 pub struct ResponderStats {
     slots: [AtomicU64; 8],
-    bond: [AtomicU64; 9],
+    bond: [AtomicU64; BondCounters::LEN],
 }
 
 impl ResponderStats {
@@ -34,36 +34,14 @@ impl ResponderStats {
     }
 
     fn publish_bond(&self, c: &BondCounters) {
-        let values = [
-            c.arp_replies,
-            c.arp_to_control,
-            c.echo_replies,
-            c.echo_spread,
-            c.other_nic,
-            c.no_link,
-            c.bad_arp,
-            c.bad_echo,
-            c.announcements_heard,
-        ];
-        for (slot, value) in self.bond.iter().zip(values) {
+        for (slot, value) in self.bond.iter().zip(c.to_array()) {
             slot.store(value, Ordering::Relaxed);
         }
     }
 
     /// A bond worker's counters as last published (zero on other workers).
     pub fn read_bond(&self) -> BondCounters {
-        let v: [u64; 9] = std::array::from_fn(|i| self.bond[i].load(Ordering::Relaxed));
-        BondCounters {
-            arp_replies: v[0],
-            arp_to_control: v[1],
-            echo_replies: v[2],
-            echo_spread: v[3],
-            other_nic: v[4],
-            no_link: v[5],
-            bad_arp: v[6],
-            bad_echo: v[7],
-            announcements_heard: v[8],
-        }
+        BondCounters::from_array(std::array::from_fn(|i| self.bond[i].load(Ordering::Relaxed)))
     }
 
     /// The counters as last published.

@@ -338,6 +338,52 @@ impl Drop for RunningWorker {
     }
 }
 
+/// A NIC's carrier (IFF_UP and IFF_RUNNING), checked every `link_check_ms`
+/// like bonding's miimon; shared by interfaces and bond NICs.
+pub(crate) struct LinkWatch {
+    pub(crate) up: bool,
+    next_check: Time,
+    last_seen_unchanged: Time,
+    /// When the link was last seen in its old state, before its latest change.
+    pub(crate) changed_since: Time,
+    /// Transitions seen.
+    pub(crate) changes: u64,
+}
+
+impl LinkWatch {
+    pub(crate) fn new(filter: &NicFilter) -> LinkWatch {
+        LinkWatch {
+            up: filter.link_up().unwrap_or(false),
+            next_check: Time(0),
+            last_seen_unchanged: Time(0),
+            changed_since: Time(0),
+            changes: 0,
+        }
+    }
+
+    pub(crate) fn next_check(&self) -> Time {
+        self.next_check
+    }
+
+    /// Reads the carrier if a check is due at `now`; the new state if it changed.
+    pub(crate) fn check(&mut self, now: Time, interval: Duration, filter: &NicFilter) -> Option<bool> {
+        if self.next_check > now {
+            return None;
+        }
+        self.next_check = now.after(interval);
+        // A NIC that cannot be queried (renamed, removed) is down.
+        let up = filter.link_up().unwrap_or(false);
+        let changed = up != self.up;
+        if changed {
+            self.up = up;
+            self.changes += 1;
+            self.changed_since = self.last_seen_unchanged;
+        }
+        self.last_seen_unchanged = now;
+        changed.then_some(up)
+    }
+}
+
 /// One interface. Fields drop in order: the workers stop, then the program
 /// is detached, then the NIC filters go.
 struct Interface {
@@ -347,10 +393,7 @@ struct Interface {
     config: InterfaceConfig,
     mac: MacAddr,
     inbox: Vec<Receiver<ControlFrame>>,
-    next_link_check: Time,
-    link_up: bool,
-    /// When the link was last seen in its current state... before it changed.
-    last_seen_unchanged: Time,
+    link: LinkWatch,
 }
 
 impl Interface {
@@ -679,7 +722,7 @@ impl Daemon {
         self.members[m].state_since = now;
         self.members[m].group.start(now, out);
         self.dispatch(m, now, out, report);
-        if !self.interfaces[self.members[m].iface].link_up {
+        if !self.interfaces[self.members[m].iface].link.up {
             self.members[m].group.link_down(now, out);
             self.dispatch(m, now, out, report);
         }
@@ -740,7 +783,7 @@ impl Daemon {
     fn next_deadline(&self) -> Time {
         let groups = self.members.iter().filter_map(|m| m.group.poll_timeout());
         let handovers = self.members.iter().filter_map(|m| m.handing_over.map(|h| h.deadline));
-        let links = self.interfaces.iter().map(|i| i.next_link_check);
+        let links = self.interfaces.iter().map(|i| i.link.next_check());
         let bonds = self.bonds.iter().map(Bond::next_deadline);
         groups.chain(handovers).chain(links).chain(bonds).chain([self.next_sample]).min().unwrap_or(Time(u64::MAX))
     }
@@ -765,17 +808,7 @@ impl Daemon {
     fn check_links(&mut self, now: Time, out: &mut Vec<Output>, report: &mut impl FnMut(&DaemonEvent)) {
         for i in 0..self.interfaces.len() {
             let iface = &mut self.interfaces[i];
-            if iface.next_link_check > now {
-                continue;
-            }
-            iface.next_link_check = now.after(iface.config.link_check);
-            // An interface that cannot be queried (renamed, removed) is down.
-            let up = iface.filter.link_up().unwrap_or(false);
-            if up == iface.link_up {
-                iface.last_seen_unchanged = now;
-                continue;
-            }
-            iface.link_up = up;
+            let Some(up) = iface.link.check(now, iface.config.link_check, &iface.filter) else { continue };
             report(&DaemonEvent::Link { iface: iface.name().to_owned(), up });
             for m in 0..self.members.len() {
                 if self.members[m].iface == i {
@@ -787,7 +820,6 @@ impl Daemon {
                     self.dispatch(m, now, out, report);
                 }
             }
-            self.interfaces[i].last_seen_unchanged = now;
         }
     }
 
@@ -817,7 +849,7 @@ impl Daemon {
             let member = &self.members[m];
             let since = match reason {
                 Reason::MasterDown => member.group.last_advert_heard().unwrap_or(member.started),
-                Reason::LinkDown | Reason::LinkUp => self.interfaces[iface].last_seen_unchanged,
+                Reason::LinkDown | Reason::LinkUp => self.interfaces[iface].link.changed_since,
                 _ => now,
             };
             let event = TransitionEvent {
@@ -1153,7 +1185,7 @@ impl Daemon {
             .map(|i| admin::InterfaceStatus {
                 name: i.name().to_owned(),
                 mac: i.mac.to_string(),
-                link_up: i.link_up,
+                link_up: i.link.up,
                 queues: i
                     .workers
                     .iter()
@@ -1182,7 +1214,7 @@ impl Daemon {
                         priority,
                         is_self,
                     }),
-                    vips: m.spec.vips.iter().map(|(ip, prefix)| format!("{ip}/{prefix}")).collect(),
+                    vips: config::prefixed(&m.spec.vips),
                     mode: if m.spec.virtual_mac { "vmac" } else { "own_mac" }.to_owned(),
                     mac: MacAddr(config.mac()).to_string(),
                     owned: m.owned,
@@ -1463,18 +1495,9 @@ fn open_interface(
 ) -> Result<(Interface, Vec<Member>), RuntimeError> {
     let name = config.name.as_str();
     let (filter, mac, steering) = open_nic(config)?;
-    let link_up = filter.link_up().unwrap_or(false);
-    let mut iface = Interface {
-        workers: Vec::new(),
-        steering,
-        filter,
-        config: config.clone(),
-        mac,
-        inbox: Vec::new(),
-        next_link_check: Time(0),
-        link_up,
-        last_seen_unchanged: Time(0),
-    };
+    let link = LinkWatch::new(&filter);
+    let mut iface =
+        Interface { workers: Vec::new(), steering, filter, config: config.clone(), mac, inbox: Vec::new(), link };
 
     let mut members = Vec::new();
     let mut service_groups = Vec::new();

@@ -685,10 +685,6 @@ fn family_name(family: Family) -> &'static str {
     }
 }
 
-fn vip_list(vips: &[(std::net::IpAddr, u8)]) -> Vec<String> {
-    vips.iter().map(|(ip, prefix)| format!("{ip}/{prefix}")).collect()
-}
-
 /// `FILE: ok: N interface(s), M group(s)`, one line per group, and where
 /// the admin socket and the metrics endpoint will be.
 fn format_config_summary(file: &str, config: &Config) -> String {
@@ -706,7 +702,7 @@ fn format_config_summary(file: &str, config: &Config) -> String {
             format!("vrid {}", g.vrid),
             format!("priority {}", g.priority),
             yes(if g.virtual_mac { "vmac" } else { "own_mac" }),
-            vip_list(&g.vips).join(","),
+            config::prefixed(&g.vips).join(","),
         ]);
     }
     out.push_str(&groups.render());
@@ -717,7 +713,7 @@ fn format_config_summary(file: &str, config: &Config) -> String {
                 format!("  bond {}", b.name),
                 b.mode.name().to_owned(),
                 b.interfaces.join(","),
-                bond_vips(b).join(","),
+                config::prefixed(&b.vips).join(","),
             ]);
         }
         out.push_str(&bonds.render());
@@ -730,10 +726,6 @@ fn format_config_summary(file: &str, config: &Config) -> String {
         None => out.push_str("no metrics endpoint\n"),
     }
     out
-}
-
-fn bond_vips(bond: &config::BondSpec) -> Vec<String> {
-    bond.vips.iter().map(|(ip, prefix)| format!("{ip}/{prefix}")).collect()
 }
 
 fn config_json(file: &str, config: &Config) -> Value {
@@ -750,14 +742,14 @@ fn config_json(file: &str, config: &Config) -> Value {
                 "vrid": g.vrid,
                 "priority": g.priority,
                 "mode": if g.virtual_mac { "vmac" } else { "own_mac" },
-                "vips": vip_list(&g.vips),
+                "vips": config::prefixed(&g.vips),
             })
         })
         .collect();
     let bonds: Vec<Value> = config
         .bonds
         .iter()
-        .map(|b| json!({ "name": b.name, "mode": b.mode.name(), "interfaces": b.interfaces, "vips": bond_vips(b) }))
+        .map(|b| json!({ "name": b.name, "mode": b.mode.name(), "interfaces": b.interfaces, "vips": config::prefixed(&b.vips) }))
         .collect();
     json!({
         "ok": true,

@@ -106,6 +106,41 @@ pub struct BondCounters {
     pub announcements_heard: u64,
 }
 
+impl BondCounters {
+    /// How many counters there are.
+    pub const LEN: usize = 9;
+
+    /// The counters in field order, for publishing them as atomics.
+    pub fn to_array(&self) -> [u64; Self::LEN] {
+        [
+            self.arp_replies,
+            self.arp_to_control,
+            self.echo_replies,
+            self.echo_spread,
+            self.other_nic,
+            self.no_link,
+            self.bad_arp,
+            self.bad_echo,
+            self.announcements_heard,
+        ]
+    }
+
+    /// The inverse of [`BondCounters::to_array`].
+    pub fn from_array(v: [u64; Self::LEN]) -> BondCounters {
+        BondCounters {
+            arp_replies: v[0],
+            arp_to_control: v[1],
+            echo_replies: v[2],
+            echo_spread: v[3],
+            other_nic: v[4],
+            no_link: v[5],
+            bad_arp: v[6],
+            bad_echo: v[7],
+            announcements_heard: v[8],
+        }
+    }
+}
+
 /// A worker's copy of a bond. Updating the view may allocate; `handle` does not.
 #[derive(Debug, Default)]
 pub struct BondService {
@@ -135,11 +170,6 @@ impl BondService {
     /// Sets the bond's current state.
     pub fn set_view(&mut self, view: BondView) {
         self.view = Some(view);
-    }
-
-    /// The bond's current state.
-    pub fn view(&self) -> Option<&BondView> {
-        self.view.as_ref()
     }
 
     /// The counters so far.
@@ -285,11 +315,6 @@ impl TlbPlan {
     /// The MAC each NIC sends with now.
     pub fn macs(&self) -> &[[u8; 6]] {
         &self.macs
-    }
-
-    /// The link state of each NIC.
-    pub fn up(&self) -> &[bool] {
-        &self.up
     }
 
     /// NIC `nic`'s link changed. Returns the NIC that has just taken the

@@ -9,7 +9,8 @@ use std::hint::black_box;
 use vipdrift_control::Responder;
 use vipdrift_engine::{Handler, MemPort, MemPortConfig, Packet, Verdict, Worker, WorkerConfig};
 use vipdrift_vmac::arp::write_request;
-use vipdrift_vmac::{vrrp_mac_v4, AddressMode, Group};
+use vipdrift_vmac::{vrrp_mac_v4, Group};
+use vipdrift_wire::MacAddr;
 
 struct Echo;
 impl Handler for Echo {
@@ -21,7 +22,8 @@ impl Handler for Echo {
 
 fn request() -> [u8; 60] {
     let mut f = [0u8; 60];
-    write_request(&mut f, [2, 0, 0, 0, 0, 10], [198, 51, 100, 10].into(), [198, 51, 100, 100].into(), None).unwrap();
+    write_request(&mut f, MacAddr([2, 0, 0, 0, 0, 10]), [198, 51, 100, 10].into(), [198, 51, 100, 100].into(), None)
+        .unwrap();
     f
 }
 
@@ -44,7 +46,7 @@ fn arp(c: &mut Criterion) {
     let (port, mut client) = MemPort::pair(MemPortConfig::default());
     let groups = (0..50u8).map(|i| Group {
         id: u32::from(i),
-        mode: AddressMode::Vmac(vrrp_mac_v4(i)),
+        mac: vrrp_mac_v4(i),
         vips: vec![format!("198.51.100.{}", 100 + i).parse().unwrap()],
         owned: true,
     });

@@ -21,7 +21,6 @@
 
 use crate::admin;
 use crate::config::{prefixed, BondSpec, InterfaceConfig};
-use crate::router::Time;
 use crate::runtime::{
     iface_error, named, open_nic, open_port, start_worker, DaemonEvent, LinkWatch, RunningWorker, RuntimeError,
 };
@@ -36,6 +35,7 @@ use vipdrift_engine::{ControlFrame, MacAddr, NicFilter, Steering, CONTROL_FRAME_
 use vipdrift_vmac::alb::{Assignments, Update};
 use vipdrift_vmac::arp::{write_directed_garp, write_garp, ArpPacket, GarpForm, OP_REQUEST};
 use vipdrift_vmac::{BondCounters, BondMode, BondView, TlbPlan};
+use vipdrift_wire::Time;
 
 /// Frames a bond takes from one worker's channel per wake-up, so a flood of
 /// ARP requests cannot starve the timers.
@@ -55,7 +55,7 @@ struct BondNic {
     // NIC filter memberships go.
     steering: Steering,
     filter: NicFilter,
-    hardware_mac: [u8; 6],
+    hardware_mac: MacAddr,
     link: LinkWatch,
 }
 
@@ -116,17 +116,17 @@ impl Bond {
                 steering.add_vip(vip.into()).map_err(|e| iface_error(&config.name, e))?;
             }
             let link = LinkWatch::new(&filter);
-            nics.push(BondNic { config: config.clone(), steering, filter, hardware_mac: mac.0, link });
+            nics.push(BondNic { config: config.clone(), steering, filter, hardware_mac: mac, link });
         }
         for i in 0..nics.len() {
             for j in 0..nics.len() {
                 if i != j {
-                    let other = MacAddr(nics[j].hardware_mac);
+                    let other = nics[j].hardware_mac;
                     nics[i].filter.add_unicast(other).map_err(|e| iface_error(&nics[i].config.name, e))?;
                 }
             }
         }
-        let macs: Vec<[u8; 6]> = nics.iter().map(|n| n.hardware_mac).collect();
+        let macs: Vec<MacAddr> = nics.iter().map(|n| n.hardware_mac).collect();
         let up: Vec<bool> = nics.iter().map(|n| n.link.up).collect();
         let balance = match spec.mode {
             BondMode::Tlb => Balance::Tlb(TlbPlan::new(&macs, &up)),
@@ -229,10 +229,10 @@ impl Bond {
         }
         if alb.next_expire <= now {
             alb.next_expire = now.after(EXPIRE_EVERY);
-            alb.table.expire(at(now), self.spec.client_timeout);
+            alb.table.expire(now, self.spec.client_timeout);
         }
         if alb.corrections_from.is_some_and(|t| t <= now) {
-            let due = alb.table.due_updates(at(now), CORRECTIONS_PER_ROUND);
+            let due = alb.table.due_updates(now, CORRECTIONS_PER_ROUND);
             if due.is_empty() {
                 alb.corrections_from = None;
             }
@@ -270,7 +270,7 @@ impl Bond {
             // An address probe (RFC 5227): say the VIP is taken, remember nothing.
             (alb.primary, self.nics[alb.primary].hardware_mac)
         } else {
-            match alb.table.answer(at(now), client, arp.sender_mac()) {
+            match alb.table.answer(now, client, arp.sender_mac()) {
                 Some(choice) => choice,
                 None => return,
             }
@@ -309,7 +309,7 @@ impl Bond {
                 self.announce_through(to);
                 Some(format!(
                     "primary MAC {} moved from {} to {}",
-                    MacAddr(self.primary_mac()),
+                    self.primary_mac(),
                     self.nics[from].config.name,
                     self.nics[to].config.name
                 ))
@@ -336,7 +336,7 @@ impl Bond {
         }
     }
 
-    fn primary_mac(&self) -> [u8; 6] {
+    fn primary_mac(&self) -> MacAddr {
         self.nics[0].hardware_mac
     }
 
@@ -348,7 +348,7 @@ impl Bond {
             Balance::Tlb(plan) => plan.holder(),
             Balance::Alb(alb) => {
                 let mac = self.nics[alb.primary].hardware_mac;
-                alb.table.refresh_all(at(now.after(CORRECTION_DELAY)), mac);
+                alb.table.refresh_all(now.after(CORRECTION_DELAY), mac);
                 alb.corrections_from = Some(now.after(CORRECTION_DELAY));
                 alb.primary
             }
@@ -398,15 +398,15 @@ impl Bond {
             name: self.spec.name.clone(),
             mode: self.spec.mode.name().to_owned(),
             vips: prefixed(&self.spec.vips),
-            primary_mac: MacAddr(self.primary_mac()).to_string(),
+            primary_mac: self.primary_mac().to_string(),
             nics: self
                 .nics
                 .iter()
                 .enumerate()
                 .map(|(i, nic)| admin::BondNicStatus {
                     name: nic.config.name.clone(),
-                    hardware_mac: MacAddr(nic.hardware_mac).to_string(),
-                    mac: MacAddr(view.macs[i]).to_string(),
+                    hardware_mac: nic.hardware_mac.to_string(),
+                    mac: view.macs[i].to_string(),
                     link_up: nic.link.up,
                     primary: view.primary == i,
                     clients: per_nic[i] as u64,
@@ -460,8 +460,4 @@ impl Bond {
         }
         admin::BondStats { name: self.spec.name.clone(), mode: self.spec.mode.name().to_owned(), counters }
     }
-}
-
-fn at(now: Time) -> Duration {
-    Duration::from_micros(now.0)
 }

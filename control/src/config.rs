@@ -63,9 +63,6 @@
 //! /etc/vipdrift.toml:14: group[0].vrid: 300 is out of range; expected an integer 1..=255
 //! ```
 
-use crate::garp::GarpSettings;
-use crate::group::GroupConfig;
-use crate::vrrp::{ChecksumForm, MAX_ADDRESSES};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -75,7 +72,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::de::{DeTable, DeValue};
 use toml::{Spanned, Value};
-use vipdrift_engine::{BindMode, MacAddr};
+use vipdrift_engine::BindMode;
+use vipdrift_vmac::AddressMode;
+use vipdrift_vrrp::advert::{ChecksumForm, MAX_ADDRESSES};
+use vipdrift_vrrp::garp::GarpSettings;
+use vipdrift_vrrp::group::GroupConfig;
+use vipdrift_wire::MacAddr;
 
 /// A parsed and checked configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,34 +115,7 @@ impl Config {
     }
 }
 
-/// An address family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Family {
-    /// IPv4.
-    Ipv4,
-    /// IPv6.
-    Ipv6,
-}
-
-impl Family {
-    /// The family of `ip`.
-    pub fn of(ip: IpAddr) -> Family {
-        if ip.is_ipv4() {
-            Family::Ipv4
-        } else {
-            Family::Ipv6
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::Ipv4 => "IPv4",
-            Family::Ipv6 => "IPv6",
-        })
-    }
-}
+pub use vipdrift_wire::Family;
 
 /// What a worker does when a poll finds no frames (`idle`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -199,8 +174,6 @@ pub struct GroupSpec {
     pub interface: String,
     /// Its address family.
     pub family: Family,
-    /// `family == Family::Ipv4`.
-    pub ipv4: bool,
     /// VRID (`vrid`), 1..=255; unique per interface and family.
     pub vrid: u8,
     /// Priority (`priority`), 1..=255 (255: the address owner).
@@ -211,12 +184,12 @@ pub struct GroupSpec {
     pub preempt: bool,
     /// Wait this long before preempting (`preempt_delay_ms`).
     pub preempt_delay: Duration,
-    /// `mode = "vmac"`: the VIPs live on the VRRP virtual MAC; `"own_mac"`: on the interface's MAC.
-    pub virtual_mac: bool,
+    /// `mode`: the VIPs live on the VRRP virtual MAC (`"vmac"`) or on the interface's MAC (`"own_mac"`).
+    pub mode: AddressMode,
     /// The VIPs of this family with their prefix lengths (`vips`), in file order.
     pub vips: Vec<(IpAddr, u8)>,
     /// Unicast peers of this family and their MACs (`unicast_peers`); empty: multicast.
-    pub unicast_peers: Vec<(IpAddr, [u8; 6])>,
+    pub unicast_peers: Vec<(IpAddr, MacAddr)>,
     /// IPv4 checksum form to send (`checksum`); unused by IPv6 groups.
     pub checksum_form: ChecksumForm,
     /// GARP / unsolicited NA schedule (`garp`).
@@ -229,7 +202,7 @@ impl GroupSpec {
     /// The state machine's configuration, given this node's advertisement
     /// source on the interface (`primary`, of the group's family: see
     /// [`Config::primary`]) and the interface's MAC.
-    pub fn group_config(&self, primary: IpAddr, interface_mac: [u8; 6]) -> GroupConfig {
+    pub fn group_config(&self, primary: IpAddr, interface_mac: MacAddr) -> GroupConfig {
         debug_assert_eq!(Family::of(primary), self.family, "primary of the group's family");
         GroupConfig {
             vrid: self.vrid,
@@ -240,7 +213,7 @@ impl GroupSpec {
             vips: self.vips.iter().map(|&(ip, _)| ip).collect(),
             primary,
             interface_mac,
-            virtual_mac: self.virtual_mac,
+            mode: self.mode,
             unicast_peers: self.unicast_peers.clone(),
             checksum_form: self.checksum_form,
             garp: self.garp,
@@ -486,7 +459,7 @@ const EXPECT_ANNOUNCE: &str = "0 (no periodic announcement) or an integer 100..=
 const BIND_MODES: &[(&str, BindMode)] =
     &[("auto", BindMode::Auto), ("zero-copy", BindMode::ZeroCopy), ("copy", BindMode::Copy), ("skb", BindMode::Skb)];
 const IDLE_MODES: &[(&str, Idle)] = &[("spin", Idle::Spin), ("yield", Idle::Yield), ("sleep", Idle::Sleep)];
-const GROUP_MODES: &[(&str, bool)] = &[("vmac", true), ("own_mac", false)];
+const GROUP_MODES: &[(&str, AddressMode)] = &[("vmac", AddressMode::Vmac), ("own_mac", AddressMode::OwnMac)];
 const BOND_MODES: &[(&str, BondMode)] = &[("tlb", BondMode::Tlb), ("alb", BondMode::Alb)];
 const CHECKSUM_FORMS: &[(&str, ChecksumForm)] =
     &[("pseudo_header", ChecksumForm::PseudoHeader), ("message_only", ChecksumForm::MessageOnly)];
@@ -1138,7 +1111,7 @@ impl Checker<'_> {
         let preempt = self.opt_bool(&raw.preempt, &at("preempt"), true)?;
         let preempt_delay =
             self.opt_int(&raw.preempt_delay_ms, &at("preempt_delay_ms"), 0..=3_600_000, EXPECT_PREEMPT_DELAY, 0)?;
-        let virtual_mac = self.opt_choice(&raw.mode, &at("mode"), "group mode", GROUP_MODES, true)?;
+        let mode = self.opt_choice(&raw.mode, &at("mode"), "group mode", GROUP_MODES, AddressMode::Vmac)?;
 
         // vips
         let Some(vip_list) = &raw.vips else {
@@ -1232,7 +1205,7 @@ impl Checker<'_> {
         }
 
         // unicast peers
-        let mut peers: Vec<(IpAddr, [u8; 6])> = Vec::new();
+        let mut peers: Vec<(IpAddr, MacAddr)> = Vec::new();
         if let Some(list) = &raw.unicast_peers {
             for (n, peer) in list.get_ref().iter().enumerate() {
                 let here = format!("{}[{n}]", at("unicast_peers"));
@@ -1283,7 +1256,7 @@ impl Checker<'_> {
                 if mac.octets() == [0; 6] {
                     return Err(bad(format!("{mac} is the all-zero MAC")));
                 }
-                peers.push((ip, mac.octets()));
+                peers.push((ip, mac));
             }
             if !peers.is_empty() {
                 for &family in &families {
@@ -1359,13 +1332,12 @@ impl Checker<'_> {
                 name: name.to_owned(),
                 interface: interface.name.clone(),
                 family,
-                ipv4: family == Family::Ipv4,
                 vrid,
                 priority,
                 advert_interval: Self::millis(advert_interval),
                 preempt,
                 preempt_delay: Self::millis(preempt_delay),
-                virtual_mac,
+                mode,
                 vips: vips
                     .iter()
                     .filter(|(ip, ..)| Family::of(*ip) == family)
@@ -1718,15 +1690,14 @@ notify = "/usr/local/bin/on-transition"
             name: "web".into(),
             interface: "eth0".into(),
             family: Family::Ipv4,
-            ipv4: true,
             vrid: 51,
             priority: 200,
             advert_interval: Duration::from_millis(10),
             preempt: false,
             preempt_delay: Duration::from_millis(1500),
-            virtual_mac: false,
+            mode: AddressMode::OwnMac,
             vips: vec![("198.51.100.100".parse().unwrap(), 24), ("198.51.100.101".parse().unwrap(), 32)],
-            unicast_peers: vec![("198.51.100.3".parse().unwrap(), [2, 0, 0, 0, 0, 3])],
+            unicast_peers: vec![("198.51.100.3".parse().unwrap(), MacAddr([2, 0, 0, 0, 0, 3]))],
             checksum_form: ChecksumForm::MessageOnly,
             garp: GarpSettings {
                 count: 3,
@@ -1740,10 +1711,13 @@ notify = "/usr/local/bin/on-transition"
 
         let primary = config.primary(&config.groups[0]).unwrap();
         assert_eq!(primary, "198.51.100.2".parse::<IpAddr>().unwrap());
-        let gc = web.group_config(primary, [2, 0, 0, 0, 0, 2]);
+        let gc = web.group_config(primary, MacAddr([2, 0, 0, 0, 0, 2]));
         assert_eq!(gc.vips, vec!["198.51.100.100".parse::<IpAddr>().unwrap(), "198.51.100.101".parse().unwrap()]);
-        assert_eq!((gc.vrid, gc.priority, gc.primary, gc.interface_mac), (51, 200, primary, [2, 0, 0, 0, 0, 2]));
-        assert_eq!((gc.virtual_mac, gc.preempt, gc.preempt_delay), (false, false, Duration::from_millis(1500)));
+        assert_eq!(
+            (gc.vrid, gc.priority, gc.primary, gc.interface_mac),
+            (51, 200, primary, MacAddr([2, 0, 0, 0, 0, 2]))
+        );
+        assert_eq!((gc.mode, gc.preempt, gc.preempt_delay), (AddressMode::OwnMac, false, Duration::from_millis(1500)));
         assert_eq!(gc.mac(), [2, 0, 0, 0, 0, 2]);
         assert_eq!((gc.checksum_form, gc.garp, gc.unicast_peers), (web.checksum_form, web.garp, web.unicast_peers));
     }
@@ -1762,14 +1736,14 @@ notify = "/usr/local/bin/on-transition"
             (web.priority, web.advert_interval, web.preempt, web.preempt_delay),
             (100, Duration::from_secs(1), true, Duration::ZERO)
         );
-        assert!(web.virtual_mac && web.unicast_peers.is_empty() && web.notify.is_none());
+        assert!(web.mode == AddressMode::Vmac && web.unicast_peers.is_empty() && web.notify.is_none());
         assert_eq!((web.checksum_form, web.garp), (ChecksumForm::PseudoHeader, GarpSettings::default()));
         let partial = ok(&BASE.replace("vrid = 51", "vrid = 51\ngarp = { refresh_ms = 500 }"));
         assert_eq!(
             partial.groups[0].garp,
             GarpSettings { refresh: Some(Duration::from_millis(500)), ..GarpSettings::default() }
         );
-        let mac = partial.groups[0].group_config(partial.primary(&partial.groups[0]).unwrap(), [2; 6]).mac();
+        let mac = partial.groups[0].group_config(partial.primary(&partial.groups[0]).unwrap(), MacAddr([2; 6])).mac();
         assert_eq!(mac, [0, 0, 0x5e, 0, 1, 51]);
     }
 
@@ -1785,14 +1759,14 @@ unicast_peers = [
         );
         let config = ok(&text);
         let [v4, v6] = config.groups.as_slice() else { panic!("{:?}", config.groups) };
-        assert_eq!((v4.name.as_str(), v4.vrid, v4.family, v4.ipv4), ("web", 51, Family::Ipv4, true));
-        assert_eq!((v6.name.as_str(), v6.vrid, v6.family, v6.ipv4), ("web", 51, Family::Ipv6, false));
+        assert_eq!((v4.name.as_str(), v4.vrid, v4.family), ("web", 51, Family::Ipv4));
+        assert_eq!((v6.name.as_str(), v6.vrid, v6.family), ("web", 51, Family::Ipv6));
         assert_eq!(v4.vips, vec![("198.51.100.100".parse().unwrap(), 24)]);
         assert_eq!(v6.vips, vec![("2001:db8::100".parse().unwrap(), 64), ("2001:db8::101".parse().unwrap(), 64)]);
-        assert_eq!(v4.unicast_peers, vec![("198.51.100.3".parse().unwrap(), [2, 0, 0, 0, 0, 3])]);
-        assert_eq!(v6.unicast_peers, vec![("fe80::3".parse().unwrap(), [2, 0, 0, 0, 0, 3])]);
+        assert_eq!(v4.unicast_peers, vec![("198.51.100.3".parse().unwrap(), MacAddr([2, 0, 0, 0, 0, 3]))]);
+        assert_eq!(v6.unicast_peers, vec![("fe80::3".parse().unwrap(), MacAddr([2, 0, 0, 0, 0, 3]))]);
         assert_eq!(config.primary(v6), Some("fe80::2".parse().unwrap()));
-        assert_eq!(v6.group_config(config.primary(v6).unwrap(), [2; 6]).mac(), [0, 0, 0x5e, 0, 2, 51]);
+        assert_eq!(v6.group_config(config.primary(v6).unwrap(), MacAddr([2; 6])).mac(), [0, 0, 0x5e, 0, 2, 51]);
 
         // The split takes the VRID in both families: another IPv6 group may not reuse it.
         let again = format!(

@@ -9,20 +9,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod accept;
 pub mod admin;
 mod bond;
 pub mod config;
 mod endpoint;
-pub mod garp;
-pub mod group;
 pub mod metrics;
 #[cfg(test)]
 mod mutate;
 mod notify;
 mod responder;
-pub mod router;
 pub mod runtime;
-pub mod vrrp;
 
 pub use responder::{Responder, ResponderCommand, ResponderStats};

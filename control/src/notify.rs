@@ -96,7 +96,7 @@ fn spawn(job: &Job) -> std::io::Result<Child> {
         .args([event.group.as_str(), event.from.name(), event.to.name()])
         .env("VIPDRIFT_GROUP", &event.group)
         .env("VIPDRIFT_VRID", event.vrid.to_string())
-        .env("VIPDRIFT_FAMILY", if event.ipv4 { "ipv4" } else { "ipv6" })
+        .env("VIPDRIFT_FAMILY", event.family.name())
         .env("VIPDRIFT_FROM", event.from.name())
         .env("VIPDRIFT_TO", event.to.name())
         .env("VIPDRIFT_REASON", event.reason.name())

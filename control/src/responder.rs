@@ -60,7 +60,7 @@ impl ResponderStats {
     }
 }
 
-use crate::vrrp::PROTO_VRRP;
+use vipdrift_vrrp::advert::PROTO_VRRP;
 
 /// A change to one worker's copy of the service, applied between bursts.
 #[derive(Debug, Clone)]
@@ -190,23 +190,25 @@ mod tests {
     use super::*;
     use vipdrift_engine::{MemPort, MemPortConfig, Worker, WorkerCommand, WorkerConfig};
     use vipdrift_vmac::arp::write_request;
-    use vipdrift_vmac::{vrrp_mac_v4, AddressMode};
+    use vipdrift_vmac::vrrp_mac_v4;
+    use vipdrift_wire::MacAddr;
 
     #[test]
     fn an_arp_request_through_a_worker_comes_back_as_a_reply_and_ownership_follows_commands() {
         let (port, mut client) = MemPort::pair(MemPortConfig::default());
-        let group = Group {
-            id: 51,
-            mode: AddressMode::Vmac(vrrp_mac_v4(51)),
-            vips: vec!["198.51.100.100".parse().unwrap()],
-            owned: true,
-        };
+        let group = Group { id: 51, mac: vrrp_mac_v4(51), vips: vec!["198.51.100.100".parse().unwrap()], owned: true };
         let responder = Responder::with_groups([group]);
         let published = responder.stats();
         let (mut worker, handle) = Worker::new(vec![port], responder, WorkerConfig::default(), None);
         let mut request = [0u8; 60];
-        write_request(&mut request, [2, 0, 0, 0, 0, 10], [198, 51, 100, 10].into(), [198, 51, 100, 100].into(), None)
-            .unwrap();
+        write_request(
+            &mut request,
+            MacAddr([2, 0, 0, 0, 0, 10]),
+            [198, 51, 100, 10].into(),
+            [198, 51, 100, 100].into(),
+            None,
+        )
+        .unwrap();
         assert!(client.send_bytes(&request));
         worker.poll_once();
         let reply = client.recv_bytes().expect("a reply");

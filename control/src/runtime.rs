@@ -25,9 +25,7 @@ use crate::admin::{self, Applied, Reply, Request};
 use crate::bond::Bond;
 use crate::config::{self, Config, ConfigError, GroupSpec, Idle, InterfaceConfig};
 use crate::endpoint::{Endpoints, Incoming};
-use crate::group::{GroupCounters, Output, VrrpGroup};
 use crate::notify::Notifier;
-use crate::router::{Reason, State, Time};
 use crate::{Responder, ResponderCommand, ResponderStats};
 use crossbeam_channel::Receiver;
 use mio::{Events, Poll, Token, Waker};
@@ -41,9 +39,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vipdrift_engine::{
     AfXdpConfig, AfXdpPort, BoundMode, ControlFrame, ControlSender, Counters, DropReason, IdlePolicy, MacAddr,
     NicFilter, Port, Rates, StatsSnapshot, Steering, SteeringConfig, Worker, WorkerCommand, WorkerConfig, WorkerHandle,
-    XdpAttachMode, VRRP_V4_GROUP_MAC, VRRP_V6_GROUP_MAC,
+    XdpAttachMode,
 };
-use vipdrift_vmac::Group;
+use vipdrift_vmac::{AddressMode, Group};
+use vipdrift_vrrp::advert::{GROUP_MAC_V4, GROUP_MAC_V6};
+use vipdrift_vrrp::group::{GroupCounters, Output, VrrpGroup};
+use vipdrift_vrrp::router::{Reason, State};
+use vipdrift_wire::{Family, Time};
 
 const WAKER: Token = Token(0);
 /// Frames a worker may queue for the control thread before it drops them.
@@ -95,8 +97,8 @@ pub struct TransitionEvent {
     pub group: String,
     /// Its VRID.
     pub vrid: u8,
-    /// IPv4 or IPv6 group.
-    pub ipv4: bool,
+    /// The group's address family.
+    pub family: Family,
     /// Old state.
     pub from: State,
     /// New state.
@@ -121,20 +123,12 @@ impl TransitionEvent {
     }
 
     fn family(&self) -> &'static str {
-        family_name(self.ipv4)
+        self.family.name()
     }
 }
 
 fn unix_seconds(at: SystemTime) -> f64 {
     at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
-}
-
-fn family_name(ipv4: bool) -> &'static str {
-    if ipv4 {
-        "ipv4"
-    } else {
-        "ipv6"
-    }
 }
 
 /// Something the daemon reports while it runs (each is also logged).
@@ -239,8 +233,8 @@ pub struct GroupReport {
     pub name: String,
     /// VRID.
     pub vrid: u8,
-    /// IPv4 or IPv6.
-    pub ipv4: bool,
+    /// Its address family.
+    pub family: Family,
     /// Final state (before the shutdown).
     pub state: State,
     /// Counters.
@@ -411,18 +405,18 @@ impl Interface {
         let Some(primary) = self.config.primary(spec.family) else {
             return Err(self.error(format!("group `{}` needs the interface's {} address", spec.name, spec.family)));
         };
-        let group = VrrpGroup::new(spec.group_config(primary, self.mac.0));
-        let mode = group.config().address_mode();
-        if spec.virtual_mac {
-            let vmac = MacAddr(mode.mac());
+        let group = VrrpGroup::new(spec.group_config(primary, self.mac));
+        let mac = group.config().mac();
+        if spec.mode == AddressMode::Vmac {
+            let vmac = mac;
             self.filter.add_unicast(vmac).map_err(|e| self.error(e))?;
             self.steering.add_vmac(vmac).map_err(|e| self.error(e))?;
         }
         self.steer_vips(spec.vips.iter().map(|(ip, _)| *ip))?;
-        let multicast = if spec.ipv4 { VRRP_V4_GROUP_MAC } else { VRRP_V6_GROUP_MAC };
+        let multicast = if spec.family.is_ipv4() { GROUP_MAC_V4 } else { GROUP_MAC_V6 };
         self.filter.add_multicast(multicast).map_err(|e| self.error(e))?;
         let vips = spec.vips.iter().map(|(ip, _)| *ip).collect();
-        Ok((group, Group { id, mode, vips, owned: false }))
+        Ok((group, Group { id, mac, vips, owned: false }))
     }
 
     fn steer_vips(&mut self, vips: impl IntoIterator<Item = IpAddr>) -> Result<(), RuntimeError> {
@@ -463,7 +457,7 @@ impl Interface {
                 self.steering.remove_vmac(vmac).map_err(|e| self.error(e))?;
             }
         }
-        let multicast = if member.spec.ipv4 { VRRP_V4_GROUP_MAC } else { VRRP_V6_GROUP_MAC };
+        let multicast = if member.spec.family.is_ipv4() { GROUP_MAC_V4 } else { GROUP_MAC_V6 };
         self.filter.remove_multicast(multicast).map_err(|e| self.error(e))
     }
 
@@ -510,16 +504,16 @@ impl Member {
         }
     }
 
-    fn key(&self) -> (&str, bool) {
-        (&self.spec.name, self.spec.ipv4)
+    fn key(&self) -> (&str, Family) {
+        (&self.spec.name, self.spec.family)
     }
 
     fn label(&self) -> String {
-        format!("{} ({})", self.spec.name, family_name(self.spec.ipv4))
+        format!("{} ({})", self.spec.name, self.spec.family.name())
     }
 
     fn vmac(&self) -> Option<MacAddr> {
-        self.spec.virtual_mac.then(|| MacAddr(self.group.config().mac()))
+        (self.spec.mode == AddressMode::Vmac).then(|| self.group.config().mac())
     }
 
     fn vips(&self) -> Vec<IpAddr> {
@@ -527,7 +521,7 @@ impl Member {
     }
 
     fn service_group(&self) -> Group {
-        Group { id: self.id, mode: self.group.config().address_mode(), vips: self.vips(), owned: self.owned }
+        Group { id: self.id, mac: self.group.config().mac(), vips: self.vips(), owned: self.owned }
     }
 }
 
@@ -704,7 +698,7 @@ impl Daemon {
             .map(|(m, state)| GroupReport {
                 name: m.spec.name.clone(),
                 vrid: m.spec.vrid,
-                ipv4: m.spec.ipv4,
+                family: m.spec.family,
                 state,
                 counters: m.group.counters(),
             })
@@ -856,7 +850,7 @@ impl Daemon {
                 at: SystemTime::now(),
                 group: member.spec.name.clone(),
                 vrid: member.spec.vrid,
-                ipv4: member.spec.ipv4,
+                family: member.spec.family,
                 from,
                 to,
                 reason,
@@ -1044,10 +1038,8 @@ impl Daemon {
         let mut m = 0;
         while m < self.members.len() {
             let member = &self.members[m];
-            let keep = new.groups.iter().find(|g| (g.name.as_str(), g.ipv4) == member.key()).is_some_and(|g| {
-                g.interface == member.spec.interface
-                    && g.vrid == member.spec.vrid
-                    && g.virtual_mac == member.spec.virtual_mac
+            let keep = new.groups.iter().find(|g| (g.name.as_str(), g.family) == member.key()).is_some_and(|g| {
+                g.interface == member.spec.interface && g.vrid == member.spec.vrid && g.mode == member.spec.mode
             });
             if keep {
                 m += 1;
@@ -1060,7 +1052,7 @@ impl Daemon {
         }
         // Changed in place.
         for m in 0..self.members.len() {
-            let Some(spec) = new.groups.iter().find(|g| (g.name.as_str(), g.ipv4) == self.members[m].key()) else {
+            let Some(spec) = new.groups.iter().find(|g| (g.name.as_str(), g.family) == self.members[m].key()) else {
                 continue;
             };
             if *spec == self.members[m].spec {
@@ -1074,10 +1066,10 @@ impl Daemon {
         }
         // Added.
         for spec in &new.groups {
-            if self.members.iter().any(|m| m.key() == (spec.name.as_str(), spec.ipv4)) {
+            if self.members.iter().any(|m| m.key() == (spec.name.as_str(), spec.family)) {
                 continue;
             }
-            changes.push(format!("added {} ({}, vrid {})", spec.name, family_name(spec.ipv4), spec.vrid));
+            changes.push(format!("added {} ({}, vrid {})", spec.name, spec.family.name(), spec.vrid));
             if let Err(e) = self.add_member(spec.clone(), now, out, report) {
                 failures.push(e.to_string());
             }
@@ -1125,7 +1117,7 @@ impl Daemon {
         let i = self.members[m].iface;
         let old_vips = self.members[m].vips();
         let new_vips: Vec<IpAddr> = spec.vips.iter().map(|(ip, _)| *ip).collect();
-        let group_config = spec.group_config(self.members[m].group.config().primary, self.interfaces[i].mac.0);
+        let group_config = spec.group_config(self.members[m].group.config().primary, self.interfaces[i].mac);
         self.interfaces[i].steer_vips(new_vips.iter().copied().filter(|ip| !old_vips.contains(ip)))?;
         self.members[m].spec = spec;
         // The responder learns the new VIPs before the master announces them.
@@ -1200,7 +1192,7 @@ impl Daemon {
                 let config = m.group.config();
                 admin::GroupStatus {
                     name: m.spec.name.clone(),
-                    family: family_name(m.spec.ipv4).to_owned(),
+                    family: m.spec.family.name().to_owned(),
                     interface: m.spec.interface.clone(),
                     vrid: m.spec.vrid,
                     state: m.group.state().name().to_owned(),
@@ -1215,8 +1207,8 @@ impl Daemon {
                         is_self,
                     }),
                     vips: config::prefixed(&m.spec.vips),
-                    mode: if m.spec.virtual_mac { "vmac" } else { "own_mac" }.to_owned(),
-                    mac: MacAddr(config.mac()).to_string(),
+                    mode: m.spec.mode.name().to_owned(),
+                    mac: config.mac().to_string(),
                     owned: m.owned,
                     in_state_s: Duration::from_micros(now.0.saturating_sub(m.state_since.0)).as_secs_f64(),
                     last_transition: m.last_transition.as_ref().map(TransitionEvent::status),
@@ -1270,7 +1262,7 @@ impl Daemon {
                 let c = m.group.counters();
                 admin::GroupStats {
                     name: m.spec.name.clone(),
-                    family: family_name(m.spec.ipv4).to_owned(),
+                    family: m.spec.family.name().to_owned(),
                     vrid: m.spec.vrid,
                     state: m.group.state().name().to_owned(),
                     adverts_sent: c.adverts_sent,

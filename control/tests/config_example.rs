@@ -4,8 +4,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use vipdrift_control::config::{self, Family, Idle};
-use vipdrift_control::vrrp::ChecksumForm;
 use vipdrift_engine::BindMode;
+use vipdrift_vmac::AddressMode;
+use vipdrift_vrrp::advert::ChecksumForm;
+use vipdrift_wire::MacAddr;
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/vipdrift.toml")
@@ -31,12 +33,12 @@ fn the_example_configuration_parses() {
     for group in &config.groups {
         let primary = config.primary(group).expect("every group has its source address");
         assert_eq!(Family::of(primary), group.family);
-        let built = group.group_config(primary, [2, 0, 0, 0, 0, 2]);
+        let built = group.group_config(primary, MacAddr([2, 0, 0, 0, 0, 2]));
         assert_eq!(built.vips, group.vips.iter().map(|&(ip, _)| ip).collect::<Vec<IpAddr>>());
     }
     let db = &config.groups[2];
     assert_eq!(db.unicast_peers.len(), 2);
-    assert_eq!((db.virtual_mac, db.preempt, db.checksum_form), (false, false, ChecksumForm::MessageOnly));
+    assert_eq!((db.mode, db.preempt, db.checksum_form), (AddressMode::OwnMac, false, ChecksumForm::MessageOnly));
     assert_eq!(db.garp.refresh, Some(Duration::from_secs(60)));
 }
 

@@ -1,7 +1,7 @@
 //! Demultiplexing by destination MAC: which endpoint, if any, a frame is for.
 
-use crate::mac::MacAddr;
 use hashbrown::HashMap;
+use vipdrift_wire::MacAddr;
 
 /// An endpoint's identity, chosen by whoever registers it (a vMAC group, a
 /// load balancer's backend pool, ...).

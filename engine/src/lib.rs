@@ -38,7 +38,6 @@ mod afxdp;
 mod bpf_object;
 mod demux;
 mod generator;
-mod mac;
 mod memport;
 mod nic;
 mod port;
@@ -51,12 +50,12 @@ mod xdp_live;
 pub use afxdp::{AfXdpConfig, AfXdpError, AfXdpPort, BindMode, FrameAccounting};
 pub use demux::{Dest, EndpointId, MacTable};
 pub use generator::{Generator, GeneratorConfig};
-pub use mac::{MacAddr, ParseMacError};
 pub use memport::{MemPort, MemPortConfig};
-pub use nic::{NicFilter, VRRP_V4_GROUP_MAC, VRRP_V6_GROUP_MAC};
+pub use nic::NicFilter;
 pub use port::{BoundMode, Desc, Port, PortCounters};
 pub use stats::{Counters, DropReason, QueueStats, Rates, StatsSnapshot};
 pub use steer::{Steering, SteeringConfig, SteeringError, XdpAttachMode, STEER_MAX_QUEUES};
+pub use vipdrift_wire::{MacAddr, ParseMacError};
 pub use worker::{
     ControlFrame, ControlSender, Handler, IdlePolicy, Packet, Verdict, Worker, WorkerCommand, WorkerConfig,
     WorkerHandle, CONTROL_FRAME_MAX, ETH_HEADER_LEN, MAX_BURST,

@@ -5,10 +5,10 @@
 //! counts them per socket and takes them all back when the socket closes, so the NIC is restored on
 //! exit even when the process is killed.
 
-use crate::mac::MacAddr;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use vipdrift_wire::MacAddr;
 
 /// Memberships held on one interface; dropped together with this value.
 #[derive(Debug)]
@@ -133,11 +133,6 @@ fn describe(kind: i32) -> &'static str {
         _ => "cannot enable promiscuous mode",
     }
 }
-
-/// 01:00:5e:00:00:12, the MAC of VRRP's IPv4 group 224.0.0.18.
-pub const VRRP_V4_GROUP_MAC: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
-/// 33:33:00:00:00:12, the MAC of VRRP's IPv6 group ff02::12.
-pub const VRRP_V6_GROUP_MAC: MacAddr = MacAddr([0x33, 0x33, 0x00, 0x00, 0x00, 0x12]);
 
 /// The index of interface `name` in the calling thread's network namespace.
 pub(crate) fn ifindex(name: &str) -> Option<u32> {

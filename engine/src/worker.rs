@@ -8,7 +8,6 @@
 //! asks for them, at most once per burst.
 
 use crate::demux::{Dest, EndpointId, MacTable};
-use crate::mac::MacAddr;
 use crate::port::{Desc, Port};
 use crate::stats::{Counters, DropReason, QueueStats};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -16,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use vipdrift_wire::MacAddr;
 
 /// Length of an Ethernet header without a VLAN tag.
 pub const ETH_HEADER_LEN: usize = 14;

@@ -380,7 +380,7 @@ fn flood_arp(ns: &NetNs, iface: &str, count: usize, spoofed: u32) -> usize {
             std::net::Ipv4Addr::new(198, 51, 100, 128 + (k - 254) as u8 % 127)
         };
         let mac = [0x02, 0xee, 0, (k >> 8) as u8, k as u8, n as u8];
-        vipdrift_vmac::arp::write_request(&mut frame, mac, sender, vip, None).unwrap();
+        vipdrift_vmac::arp::write_request(&mut frame, mac.into(), sender, vip, None).unwrap();
         // SAFETY: `frame` and `addr` outlive the call; the lengths are theirs.
         let written = unsafe {
             libc::sendto(

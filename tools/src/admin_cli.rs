@@ -701,7 +701,7 @@ fn format_config_summary(file: &str, config: &Config) -> String {
             g.interface.clone(),
             format!("vrid {}", g.vrid),
             format!("priority {}", g.priority),
-            yes(if g.virtual_mac { "vmac" } else { "own_mac" }),
+            yes(g.mode.name()),
             config::prefixed(&g.vips).join(","),
         ]);
     }
@@ -741,7 +741,7 @@ fn config_json(file: &str, config: &Config) -> Value {
                 "interface": g.interface,
                 "vrid": g.vrid,
                 "priority": g.priority,
-                "mode": if g.virtual_mac { "vmac" } else { "own_mac" },
+                "mode": g.mode.name(),
                 "vips": config::prefixed(&g.vips),
             })
         })

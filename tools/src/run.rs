@@ -58,7 +58,7 @@ fn summary(run: &RunReport) -> Value {
             json!({
                 "group": g.name,
                 "vrid": g.vrid,
-                "family": if g.ipv4 { "ipv4" } else { "ipv6" },
+                "family": g.family.name(),
                 "state": g.state.name(),
                 "adverts_sent": c.adverts_sent,
                 "adverts_received": c.adverts_received,

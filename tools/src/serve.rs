@@ -13,7 +13,7 @@ use vipdrift_engine::{
     AfXdpConfig, AfXdpPort, BindMode, MacAddr, NicFilter, Port, Steering, SteeringConfig, Worker, WorkerConfig,
     XdpAttachMode,
 };
-use vipdrift_vmac::{vrrp_mac_v4, AddressMode, Group};
+use vipdrift_vmac::{vrrp_mac_v4, Group};
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -76,12 +76,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     // membership back when this socket closes, however we exit.
     let filter = NicFilter::open(&args.iface).map_err(|e| e.to_string())?;
     let own = filter.mac().map_err(|e| format!("cannot read the MAC address of `{}`: {e}", args.iface))?;
-    let mode = if args.own_mac {
-        AddressMode::OwnMac(own.0)
-    } else {
-        AddressMode::Vmac(args.mac.map(|m| m.0).unwrap_or_else(|| vrrp_mac_v4(args.vrid)))
-    };
-    let answer_mac = MacAddr(mode.mac());
+    let answer_mac = if args.own_mac { own } else { args.mac.unwrap_or_else(|| vrrp_mac_v4(args.vrid)) };
     let mut port_config = AfXdpConfig::new(&args.iface, args.queue);
     port_config.load_default_program = false;
     port_config.bind = args.bind;
@@ -110,7 +105,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
         vip_list.join(" "),
         answer_mac
     );
-    let group = Group { id: u32::from(args.vrid), mode, vips: args.vips.clone(), owned: !args.standby };
+    let group = Group { id: u32::from(args.vrid), mac: answer_mac, vips: args.vips.clone(), owned: !args.standby };
     let responder = Responder::with_groups([group]);
     let answers = responder.stats();
     let (worker, handle) = Worker::new(vec![port], responder, WorkerConfig::default(), None);

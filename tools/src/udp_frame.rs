@@ -41,7 +41,7 @@ pub(crate) fn arp_request_frame(
     target: Ipv4Addr,
 ) -> Result<Vec<u8>, String> {
     let mut frame = vec![0u8; size.max(42)];
-    vipdrift_vmac::arp::write_request(&mut frame, src_mac.octets(), src_ip, target, None)
+    vipdrift_vmac::arp::write_request(&mut frame, src_mac, src_ip, target, None)
         .ok_or_else(|| "cannot build the ARP request".to_string())?;
     Ok(frame)
 }

@@ -25,6 +25,8 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
+use vipdrift_wire::MacAddr;
+use vipdrift_wire::Time;
 
 const NONE: u32 = u32::MAX;
 
@@ -34,21 +36,21 @@ pub struct Update {
     /// The client's address.
     pub client: Ipv4Addr,
     /// The client's MAC (where the unicast ARP reply goes).
-    pub client_mac: [u8; 6],
+    pub client_mac: MacAddr,
     /// The NIC it is assigned to, by index.
     pub nic: usize,
     /// That NIC's MAC (the reply's sender hardware address).
-    pub mac: [u8; 6],
+    pub mac: MacAddr,
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     client: Ipv4Addr,
-    client_mac: [u8; 6],
+    client_mac: MacAddr,
     nic: u32,
-    last_heard: Duration,
+    last_heard: Time,
     /// Tell the client its NIC again at this time (see `refresh_all`).
-    update_at: Option<Duration>,
+    update_at: Option<Time>,
     /// Least recently heard order: towards the tail is older.
     newer: u32,
     older: u32,
@@ -56,7 +58,7 @@ struct Entry {
 
 #[derive(Clone, Copy, Debug)]
 struct Nic {
-    mac: [u8; 6],
+    mac: MacAddr,
     up: bool,
     clients: usize,
 }
@@ -89,7 +91,7 @@ pub struct Assignments {
 
 impl Assignments {
     /// A table for NICs with these MACs (all up), holding at most `capacity` clients (at least 1).
-    pub fn new(nic_macs: &[[u8; 6]], capacity: usize) -> Assignments {
+    pub fn new(nic_macs: &[MacAddr], capacity: usize) -> Assignments {
         let capacity = capacity.clamp(1, NONE as usize - 1);
         Assignments {
             nics: nic_macs.iter().map(|&mac| Nic { mac, up: true, clients: 0 }).collect(),
@@ -140,7 +142,7 @@ impl Assignments {
     /// with and its MAC. The same client gets the same NIC as long as that
     /// NIC is up; a new one gets the NIC with the fewest clients. `None` when
     /// no NIC is up.
-    pub fn answer(&mut self, now: Duration, client: Ipv4Addr, client_mac: [u8; 6]) -> Option<(usize, [u8; 6])> {
+    pub fn answer(&mut self, now: Time, client: Ipv4Addr, client_mac: MacAddr) -> Option<(usize, MacAddr)> {
         if let Some(&e) = self.index.get(&client) {
             let entry = &mut self.entries[e as usize];
             entry.last_heard = now;
@@ -229,7 +231,7 @@ impl Assignments {
     /// This node just broadcast an ARP request from a VIP with `sender_mac`,
     /// which every client that hears it learns: each client assigned to
     /// another NIC is to be told its own NIC again from `at` on.
-    pub fn refresh_all(&mut self, at: Duration, sender_mac: [u8; 6]) {
+    pub fn refresh_all(&mut self, at: Time, sender_mac: MacAddr) {
         let mut e = self.newest;
         while e != NONE {
             let entry = &mut self.entries[e as usize];
@@ -241,7 +243,7 @@ impl Assignments {
     }
 
     /// The updates due at `now`, at most `max` (a burst); the rest stay due.
-    pub fn due_updates(&mut self, now: Duration, max: usize) -> Vec<Update> {
+    pub fn due_updates(&mut self, now: Time, max: usize) -> Vec<Update> {
         let due: Vec<u32> =
             self.walk().filter(|&e| self.entries[e as usize].update_at.is_some_and(|t| t <= now)).take(max).collect();
         due.into_iter()
@@ -253,11 +255,11 @@ impl Assignments {
     }
 
     /// Forgets clients not heard since `now - max_age`; returns how many.
-    pub fn expire(&mut self, now: Duration, max_age: Duration) -> usize {
+    pub fn expire(&mut self, now: Time, max_age: Duration) -> usize {
         let mut expired = 0;
         while self.oldest != NONE {
             let e = self.oldest;
-            if now.saturating_sub(self.entries[e as usize].last_heard) <= max_age {
+            if now.since(self.entries[e as usize].last_heard) <= max_age {
                 break;
             }
             self.remove(e);
@@ -352,20 +354,20 @@ impl Assignments {
 mod tests {
     use super::*;
 
-    const NIC0: [u8; 6] = [2, 0, 0, 0, 1, 0];
-    const NIC1: [u8; 6] = [2, 0, 0, 0, 1, 1];
+    const NIC0: MacAddr = MacAddr([2, 0, 0, 0, 1, 0]);
+    const NIC1: MacAddr = MacAddr([2, 0, 0, 0, 1, 1]);
 
-    fn client(n: u32) -> (Ipv4Addr, [u8; 6]) {
+    fn client(n: u32) -> (Ipv4Addr, MacAddr) {
         let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 51, 100, 0)) + n);
         let b = n.to_be_bytes();
-        (ip, [2, 0xc, b[0], b[1], b[2], b[3]])
+        (ip, MacAddr([2, 0xc, b[0], b[1], b[2], b[3]]))
     }
 
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
+    fn ms(n: u64) -> Time {
+        Time::from_origin(Duration::from_millis(n))
     }
 
-    fn ask(table: &mut Assignments, at: u64, n: u32) -> Option<(usize, [u8; 6])> {
+    fn ask(table: &mut Assignments, at: u64, n: u32) -> Option<(usize, MacAddr)> {
         let (ip, mac) = client(n);
         table.answer(ms(at), ip, mac)
     }
@@ -473,7 +475,7 @@ mod tests {
         for n in 1..=6 {
             ask(&mut table, u64::from(n) * 1000, n);
         }
-        assert_eq!(table.expire(ms(10_000), ms(6_500)), 3, "heard at 1, 2 and 3 s");
+        assert_eq!(table.expire(ms(10_000), Duration::from_millis(6_500)), 3, "heard at 1, 2 and 3 s");
         assert_eq!(table.len(), 3);
         assert_eq!(table.assigned(client(3).0), None);
         assert!(table.assigned(client(4).0).is_some());

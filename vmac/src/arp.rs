@@ -6,6 +6,7 @@
 //! which a reply keeps.
 
 use std::net::Ipv4Addr;
+use vipdrift_wire::MacAddr;
 
 pub use crate::ether::{ETHERTYPE_ARP, ETHERTYPE_VLAN};
 /// ARP body length for IPv4 over Ethernet.
@@ -90,7 +91,7 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// Sender hardware address.
-    pub fn sender_mac(&self) -> [u8; 6] {
+    pub fn sender_mac(&self) -> MacAddr {
         mac_at(self.arp(), SHA)
     }
 
@@ -100,7 +101,7 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// Target hardware address.
-    pub fn target_mac(&self) -> [u8; 6] {
+    pub fn target_mac(&self) -> MacAddr {
         mac_at(self.arp(), THA)
     }
 
@@ -120,8 +121,8 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 }
 
-fn mac_at(arp: &[u8], at: usize) -> [u8; 6] {
-    [arp[at], arp[at + 1], arp[at + 2], arp[at + 3], arp[at + 4], arp[at + 5]]
+fn mac_at(arp: &[u8], at: usize) -> MacAddr {
+    MacAddr([arp[at], arp[at + 1], arp[at + 2], arp[at + 3], arp[at + 4], arp[at + 5]])
 }
 
 fn ip_at(arp: &[u8], at: usize) -> Ipv4Addr {
@@ -139,17 +140,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
     /// treat this address as being in use" when it receives an ARP packet
     /// whose sender IP is the probed address: the reply to TPA 0.0.0.0 at
     /// the prober's MAC is that packet.
-    pub fn make_reply(&mut self, mac: [u8; 6], vip: Ipv4Addr) -> usize {
+    pub fn make_reply(&mut self, mac: MacAddr, vip: Ipv4Addr) -> usize {
         let (requester_mac, requester_ip) = (self.sender_mac(), self.sender_ip());
         let at = self.at;
         let frame = self.frame.as_mut();
-        frame[0..6].copy_from_slice(&requester_mac);
-        frame[6..12].copy_from_slice(&mac);
+        frame[0..6].copy_from_slice(&requester_mac.0);
+        frame[6..12].copy_from_slice(&mac.0);
         let arp = &mut frame[at..at + ARP_LEN];
         arp[OPER..OPER + 2].copy_from_slice(&OP_REPLY.to_be_bytes());
-        arp[SHA..SHA + 6].copy_from_slice(&mac);
+        arp[SHA..SHA + 6].copy_from_slice(&mac.0);
         arp[SPA..SPA + 4].copy_from_slice(&vip.octets());
-        arp[THA..THA + 6].copy_from_slice(&requester_mac);
+        arp[THA..THA + 6].copy_from_slice(&requester_mac.0);
         arp[TPA..TPA + 4].copy_from_slice(&requester_ip.octets());
         frame.len()
     }
@@ -175,7 +176,7 @@ pub const GARP_LEN: usize = 14 + ARP_LEN;
 /// `None` if `buf` is too short. For clients, tests and load generators.
 pub fn write_request(
     buf: &mut [u8],
-    mac: [u8; 6],
+    mac: MacAddr,
     sender_ip: Ipv4Addr,
     target: Ipv4Addr,
     vlan: Option<u16>,
@@ -189,23 +190,23 @@ pub fn write_request(
 /// Writes a gratuitous ARP announcing `vip` at `mac` into `buf` (with an
 /// 802.1Q tag when `vlan` is given); returns its length, or `None` if `buf`
 /// is too short.
-pub fn write_garp(buf: &mut [u8], form: GarpForm, mac: [u8; 6], vip: Ipv4Addr, vlan: Option<u16>) -> Option<usize> {
+pub fn write_garp(buf: &mut [u8], form: GarpForm, mac: MacAddr, vip: Ipv4Addr, vlan: Option<u16>) -> Option<usize> {
     let len = crate::ether::header_len(vlan) + ARP_LEN;
     let frame = buf.get_mut(..len)?;
-    let at = crate::ether::write_header(frame, [0xff; 6], mac, vlan, ETHERTYPE_ARP);
+    let at = crate::ether::write_header(frame, MacAddr([0xff; 6]), mac, vlan, ETHERTYPE_ARP);
     let arp = &mut frame[at..];
     arp[HTYPE..HTYPE + 2].copy_from_slice(&HTYPE_ETHERNET.to_be_bytes());
     arp[PTYPE..PTYPE + 2].copy_from_slice(&PTYPE_IPV4.to_be_bytes());
     arp[HLEN] = 6;
     arp[PLEN] = 4;
     let (oper, tha) = match form {
-        GarpForm::Request => (OP_REQUEST, [0u8; 6]),
+        GarpForm::Request => (OP_REQUEST, MacAddr([0u8; 6])),
         GarpForm::Reply => (OP_REPLY, mac),
     };
     arp[OPER..OPER + 2].copy_from_slice(&oper.to_be_bytes());
-    arp[SHA..SHA + 6].copy_from_slice(&mac);
+    arp[SHA..SHA + 6].copy_from_slice(&mac.0);
     arp[SPA..SPA + 4].copy_from_slice(&vip.octets());
-    arp[THA..THA + 6].copy_from_slice(&tha);
+    arp[THA..THA + 6].copy_from_slice(&tha.0);
     arp[TPA..TPA + 4].copy_from_slice(&vip.octets());
     Some(len)
 }
@@ -217,13 +218,13 @@ pub fn write_garp(buf: &mut [u8], form: GarpForm, mac: [u8; 6], vip: Ipv4Addr, v
 /// even inside its 1 s locktime, and it reaches no other host.
 pub fn write_directed_garp(
     buf: &mut [u8],
-    dst: [u8; 6],
-    mac: [u8; 6],
+    dst: MacAddr,
+    mac: MacAddr,
     vip: Ipv4Addr,
     vlan: Option<u16>,
 ) -> Option<usize> {
     let len = write_garp(buf, GarpForm::Reply, mac, vip, vlan)?;
-    buf[..6].copy_from_slice(&dst);
+    buf[..6].copy_from_slice(&dst.0);
     Some(len)
 }
 
@@ -235,9 +236,9 @@ mod tests {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
-    const VMAC: [u8; 6] = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x33];
+    const VMAC: MacAddr = MacAddr([0x00, 0x00, 0x5e, 0x00, 0x01, 0x33]);
     const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
-    const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
+    const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
     const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 
     /// keepalived 2.x's gratuitous ARP for VRID 51 in vmac mode, as captured
@@ -268,12 +269,12 @@ mod tests {
             let arp = etherparse::ArpPacketSlice::from_slice(eth.payload_slice()).unwrap();
             assert_eq!(arp.sender_protocol_addr(), &VIP.octets()[..]);
             assert_eq!(arp.target_protocol_addr(), &VIP.octets()[..], "SPA == TPA: a gratuitous ARP");
-            assert_eq!(arp.sender_hw_addr(), &VMAC[..]);
+            assert_eq!(arp.sender_hw_addr(), &VMAC.0[..]);
             match form {
                 GarpForm::Request => assert_eq!(arp.operation(), etherparse::ArpOperation::REQUEST),
                 GarpForm::Reply => {
                     assert_eq!(arp.operation(), etherparse::ArpOperation::REPLY);
-                    assert_eq!(arp.target_hw_addr(), &VMAC[..], "THA == SHA in the reply form");
+                    assert_eq!(arp.target_hw_addr(), &VMAC.0[..], "THA == SHA in the reply form");
                 }
             }
         }

@@ -26,6 +26,7 @@ use crate::arp::{ArpPacket, OP_REQUEST};
 use crate::icmp::{answer_echo4, echo4_destination};
 use crate::service::Reject;
 use std::net::Ipv4Addr;
+use vipdrift_wire::MacAddr;
 
 /// Most NICs in one bond.
 pub const MAX_NICS: usize = 8;
@@ -57,7 +58,7 @@ pub struct BondView {
     /// The VIPs.
     pub vips: Vec<Ipv4Addr>,
     /// The MAC each NIC sends with, by NIC index (= port index).
-    pub macs: Vec<[u8; 6]>,
+    pub macs: Vec<MacAddr>,
     /// Whether each NIC has its link.
     pub up: Vec<bool>,
     /// tlb: the NIC holding the primary MAC; alb: the NIC that takes
@@ -184,7 +185,7 @@ impl BondService {
         let len = len.min(buf.len());
         let Some(&own_mac) = view.macs.get(nic) else { return BondOutcome::NotOurs };
         let dst_mac = buf.get(..6);
-        let addressed_here = dst_mac.is_some_and(|dst| dst == own_mac);
+        let addressed_here = dst_mac.is_some_and(|dst| *dst == own_mac);
         let broadcast = dst_mac.is_some_and(|dst| dst == [0xff; 6]);
         match ArpPacket::parse(&mut buf[..len]) {
             Ok(Some(mut arp)) => {
@@ -277,8 +278,8 @@ fn echo_source(frame: &[u8]) -> Ipv4Addr {
 /// NIC that comes back rejoins as a secondary with the MAC it holds now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlbPlan {
-    primary_mac: [u8; 6],
-    macs: Vec<[u8; 6]>,
+    primary_mac: MacAddr,
+    macs: Vec<MacAddr>,
     up: Vec<bool>,
     holder: usize,
 }
@@ -287,7 +288,7 @@ impl TlbPlan {
     /// A plan for NICs with these hardware MACs and link states; NIC 0 is
     /// the primary. If NIC 0 has no link, the primary MAC starts on the
     /// first NIC that has one.
-    pub fn new(hardware_macs: &[[u8; 6]], up: &[bool]) -> TlbPlan {
+    pub fn new(hardware_macs: &[MacAddr], up: &[bool]) -> TlbPlan {
         let mut plan = TlbPlan {
             primary_mac: hardware_macs.first().copied().unwrap_or_default(),
             macs: hardware_macs.to_vec(),
@@ -303,7 +304,7 @@ impl TlbPlan {
     }
 
     /// The MAC the clients know.
-    pub fn primary_mac(&self) -> [u8; 6] {
+    pub fn primary_mac(&self) -> MacAddr {
         self.primary_mac
     }
 
@@ -313,7 +314,7 @@ impl TlbPlan {
     }
 
     /// The MAC each NIC sends with now.
-    pub fn macs(&self) -> &[[u8; 6]] {
+    pub fn macs(&self) -> &[MacAddr] {
         &self.macs
     }
 
@@ -348,10 +349,10 @@ mod tests {
     use crate::arp::write_request;
     use etherparse::PacketBuilder;
 
-    const NIC0: [u8; 6] = [2, 0, 0, 0, 0xb0, 0];
-    const NIC1: [u8; 6] = [2, 0, 0, 0, 0xb1, 0];
+    const NIC0: MacAddr = MacAddr([2, 0, 0, 0, 0xb0, 0]);
+    const NIC1: MacAddr = MacAddr([2, 0, 0, 0, 0xb1, 0]);
     const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 100);
-    const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
+    const CLIENT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x0a]);
 
     fn client(n: u8) -> Ipv4Addr {
         Ipv4Addr::new(198, 51, 100, n)
@@ -363,16 +364,16 @@ mod tests {
         service
     }
 
-    fn arp_request(dst: [u8; 6], from: Ipv4Addr, target: Ipv4Addr) -> [u8; 60] {
+    fn arp_request(dst: MacAddr, from: Ipv4Addr, target: Ipv4Addr) -> [u8; 60] {
         let mut frame = [0u8; 60];
         write_request(&mut frame, CLIENT_MAC, from, target, None).unwrap();
-        frame[..6].copy_from_slice(&dst);
+        frame[..6].copy_from_slice(&dst.0);
         frame
     }
 
-    fn echo_request(dst: [u8; 6], from: Ipv4Addr) -> Vec<u8> {
+    fn echo_request(dst: MacAddr, from: Ipv4Addr) -> Vec<u8> {
         let mut frame = Vec::new();
-        PacketBuilder::ethernet2(CLIENT_MAC, dst)
+        PacketBuilder::ethernet2(CLIENT_MAC.0, dst.0)
             .ipv4(from.octets(), VIP.octets(), 64)
             .icmpv4_echo_request(7, 1)
             .write(&mut frame, &[0xab; 32])
@@ -383,14 +384,14 @@ mod tests {
     #[test]
     fn tlb_only_the_primary_answers_arp_and_with_the_primary_mac() {
         let mut service = bond(BondMode::Tlb, [true, true], 0);
-        let mut frame = arp_request([0xff; 6], client(10), VIP);
+        let mut frame = arp_request(MacAddr([0xff; 6]), client(10), VIP);
         assert_eq!(service.handle(1, &mut frame.clone(), 60), BondOutcome::NotOurs, "the secondary stays silent");
         assert_eq!(service.handle(0, &mut frame, 60), BondOutcome::Reply(60));
         assert_eq!(&frame[6..12], &NIC0);
         assert_eq!(&frame[22..28], &NIC0, "sender hardware address");
-        let mut other = arp_request([0xff; 6], client(10), client(99));
+        let mut other = arp_request(MacAddr([0xff; 6]), client(10), client(99));
         assert_eq!(service.handle(0, &mut other, 60), BondOutcome::NotOurs, "not a VIP");
-        let mut announcement = arp_request([0xff; 6], VIP, VIP);
+        let mut announcement = arp_request(MacAddr([0xff; 6]), VIP, VIP);
         assert_eq!(service.handle(0, &mut announcement, 60), BondOutcome::NotOurs);
         let c = service.counters();
         assert_eq!((c.arp_replies, c.other_nic, c.announcements_heard), (1, 1, 1));
@@ -434,7 +435,7 @@ mod tests {
     #[test]
     fn alb_hands_broadcast_arp_from_the_primary_and_cache_probes_from_any_nic_to_control() {
         let mut service = bond(BondMode::Alb, [true, true], 0);
-        let broadcast = arp_request([0xff; 6], client(10), VIP);
+        let broadcast = arp_request(MacAddr([0xff; 6]), client(10), VIP);
         assert_eq!(service.handle(0, &mut broadcast.clone(), 60), BondOutcome::ToControl);
         assert_eq!(service.handle(1, &mut broadcast.clone(), 60), BondOutcome::NotOurs);
         let probe = arp_request(NIC1, client(10), VIP);
@@ -449,14 +450,14 @@ mod tests {
     #[test]
     fn malformed_frames_are_rejected_and_a_service_without_a_view_answers_nothing() {
         let mut service = bond(BondMode::Alb, [true, true], 0);
-        let mut truncated = arp_request([0xff; 6], client(10), VIP);
+        let mut truncated = arp_request(MacAddr([0xff; 6]), client(10), VIP);
         assert!(matches!(service.handle(0, &mut truncated, 20), BondOutcome::Rejected(_)));
         let mut bad = echo_request(NIC0, client(10));
         let len = bad.len();
         bad[len - 1] ^= 0xff;
         assert!(matches!(service.handle(0, &mut bad, len), BondOutcome::Rejected(_)));
         let mut empty = BondService::new();
-        let mut frame = arp_request([0xff; 6], client(10), VIP);
+        let mut frame = arp_request(MacAddr([0xff; 6]), client(10), VIP);
         assert_eq!(empty.handle(0, &mut frame, 60), BondOutcome::NotOurs);
         assert_eq!(service.handle(7, &mut frame, 60), BondOutcome::NotOurs, "no such NIC");
     }

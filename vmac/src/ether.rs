@@ -1,5 +1,7 @@
 //! Ethernet framing shared by every responder: where the L3 header starts.
 
+use vipdrift_wire::MacAddr;
+
 /// EtherType of an 802.1Q tag.
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
 /// EtherType of ARP.
@@ -31,9 +33,9 @@ pub fn header_len(vlan: Option<u16>) -> usize {
 /// Writes destination, source, the optional 802.1Q tag (VLAN id `vlan`)
 /// and `ethertype` at the start of `frame`, which must hold
 /// [`header_len`] bytes; returns where the payload starts.
-pub fn write_header(frame: &mut [u8], dst: [u8; 6], src: [u8; 6], vlan: Option<u16>, ethertype: u16) -> usize {
-    frame[0..6].copy_from_slice(&dst);
-    frame[6..12].copy_from_slice(&src);
+pub fn write_header(frame: &mut [u8], dst: MacAddr, src: MacAddr, vlan: Option<u16>, ethertype: u16) -> usize {
+    frame[0..6].copy_from_slice(&dst.0);
+    frame[6..12].copy_from_slice(&src.0);
     if let Some(tci) = vlan {
         frame[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
         frame[14..16].copy_from_slice(&(tci & 0x0fff).to_be_bytes());

@@ -4,6 +4,7 @@
 use crate::checksum::{checksum, icmpv6_checksum};
 use crate::ndp::{ipv6_offset, IPV6_LEN, NEXT_HEADER_ICMPV6};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use vipdrift_wire::MacAddr;
 
 pub use crate::ether::ETHERTYPE_IPV4;
 const PROTO_ICMP: u8 = 1;
@@ -64,7 +65,7 @@ pub fn echo4_destination(frame: &[u8]) -> Result<Option<Ipv4Addr>, EchoError> {
 /// reply from `mac`, in place: MACs and addresses swapped, type 0, TTL 64,
 /// both checksums recomputed. Returns the frame length (unchanged: anything
 /// past the IP total length, such as Ethernet padding, is trimmed).
-pub fn answer_echo4(frame: &mut [u8], mac: [u8; 6]) -> usize {
+pub fn answer_echo4(frame: &mut [u8], mac: MacAddr) -> usize {
     let Some(at) = ipv4_offset(frame) else { return 0 };
     let ihl = usize::from(frame[at] & 0x0f) * 4;
     let total = usize::from(u16::from_be_bytes([frame[at + 2], frame[at + 3]]));
@@ -107,7 +108,7 @@ pub fn echo6_destination(frame: &[u8]) -> Result<Option<Ipv6Addr>, EchoError> {
 
 /// Turns a validated ICMPv6 echo request into its reply from `mac`, in
 /// place; returns the frame length.
-pub fn answer_echo6(frame: &mut [u8], mac: [u8; 6]) -> usize {
+pub fn answer_echo6(frame: &mut [u8], mac: MacAddr) -> usize {
     let Some(at) = ipv6_offset(frame) else { return 0 };
     let payload = usize::from(u16::from_be_bytes([frame[at + 4], frame[at + 5]]));
     swap_macs(frame, mac);
@@ -131,10 +132,10 @@ fn addr(ip: &[u8], at: usize) -> Ipv6Addr {
 }
 
 /// Destination := source, source := `mac`.
-fn swap_macs(frame: &mut [u8], mac: [u8; 6]) {
+fn swap_macs(frame: &mut [u8], mac: MacAddr) {
     let (dst, src) = frame[..12].split_at_mut(6);
     dst.copy_from_slice(src);
-    src.copy_from_slice(&mac);
+    src.copy_from_slice(&mac.0);
 }
 
 #[cfg(test)]
@@ -142,12 +143,12 @@ mod tests {
     use super::*;
     use etherparse::{IcmpEchoHeader, Icmpv4Type, Icmpv6Type, PacketBuilder, SlicedPacket, TransportSlice};
 
-    const VMAC: [u8; 6] = [0, 0, 0x5e, 0, 1, 0x33];
-    const CLIENT: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
+    const VMAC: MacAddr = MacAddr([0, 0, 0x5e, 0, 1, 0x33]);
+    const CLIENT: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x0a]);
 
     fn ping4(pad_to: usize) -> Vec<u8> {
         let mut f = Vec::new();
-        PacketBuilder::ethernet2(CLIENT, VMAC)
+        PacketBuilder::ethernet2(CLIENT.0, VMAC.0)
             .ipv4([198, 51, 100, 10], [198, 51, 100, 100], 64)
             .icmpv4_echo_request(7, 1)
             .write(&mut f, b"vipdrift")
@@ -159,7 +160,7 @@ mod tests {
     fn ping6() -> Vec<u8> {
         let mut f = Vec::new();
         let (src, dst): (Ipv6Addr, Ipv6Addr) = ("2001:db8::a".parse().unwrap(), "2001:db8::100".parse().unwrap());
-        PacketBuilder::ethernet2(CLIENT, VMAC)
+        PacketBuilder::ethernet2(CLIENT.0, VMAC.0)
             .ipv6(src.octets(), dst.octets(), 64)
             .icmpv6_echo_request(7, 1)
             .write(&mut f, b"vipdrift")
@@ -181,7 +182,7 @@ mod tests {
         assert_eq!(icmp.icmp_type(), Icmpv4Type::EchoReply(IcmpEchoHeader { id: 7, seq: 1 }));
         assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(icmp.payload()));
         assert_eq!(icmp.payload(), b"vipdrift");
-        assert_eq!((&f[..6], &f[6..12]), (&CLIENT[..], &VMAC[..]));
+        assert_eq!((&f[..6], &f[6..12]), (&CLIENT.0[..], &VMAC.0[..]));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::checksum::icmpv6_checksum;
 use std::net::Ipv6Addr;
+use vipdrift_wire::MacAddr;
 
 pub use crate::ether::ETHERTYPE_IPV6;
 /// IPv6 next header for ICMPv6.
@@ -29,7 +30,7 @@ const NA_ICMP_LEN: usize = ND_LEN + 8;
 /// ff02::1, all nodes.
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 /// 33:33:00:00:00:01, the MAC of ff02::1.
-const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
+const ALL_NODES_MAC: MacAddr = MacAddr([0x33, 0x33, 0, 0, 0, 1]);
 
 /// Why an ICMPv6 frame that looked like an NS was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -80,7 +81,7 @@ pub struct NeighborSolicitation {
     pub source: Ipv6Addr,
     /// The solicitor's link-layer address: its SLLA option, else the frame's
     /// Ethernet source.
-    pub source_mac: [u8; 6],
+    pub source_mac: MacAddr,
 }
 
 /// `Ok(Some)` for a valid NS, `Ok(None)` for any frame that is not an NS
@@ -137,7 +138,7 @@ pub fn parse_ns(frame: &[u8]) -> Result<Option<NeighborSolicitation>, NdpError> 
             return Err(NdpError::Invalid);
         }
     }
-    Ok(Some(NeighborSolicitation { ip_at, target, source, source_mac }))
+    Ok(Some(NeighborSolicitation { ip_at, target, source, source_mac: MacAddr(source_mac) }))
 }
 
 /// Rewrites the frame holding `ns` into the Neighbor Advertisement that
@@ -146,7 +147,7 @@ pub fn parse_ns(frame: &[u8]) -> Result<Option<NeighborSolicitation>, NdpError> 
 /// unicast source, O = 1, R = `router`, one Target Link-Layer Address option.
 /// A VLAN tag stays. `buf` is the whole frame buffer; returns the NA's
 /// length, or `None` if the buffer cannot hold it.
-pub fn answer_ns(buf: &mut [u8], ns: &NeighborSolicitation, mac: [u8; 6], router: bool) -> Option<usize> {
+pub fn answer_ns(buf: &mut [u8], ns: &NeighborSolicitation, mac: MacAddr, router: bool) -> Option<usize> {
     let icmp_at = ns.ip_at + IPV6_LEN;
     let len = icmp_at + NA_ICMP_LEN;
     let frame = buf.get_mut(..len)?;
@@ -165,7 +166,7 @@ pub fn answer_ns(buf: &mut [u8], ns: &NeighborSolicitation, mac: [u8; 6], router
 /// length, or `None` if `buf` is too short.
 pub fn write_unsolicited_na(
     buf: &mut [u8],
-    mac: [u8; 6],
+    mac: MacAddr,
     vip: Ipv6Addr,
     router: bool,
     vlan: Option<u16>,
@@ -183,15 +184,15 @@ pub fn write_unsolicited_na(
 fn write_na(
     frame: &mut [u8],
     ip_at: usize,
-    mac: [u8; 6],
+    mac: MacAddr,
     target: Ipv6Addr,
     dst_ip: Ipv6Addr,
-    dst_mac: [u8; 6],
+    dst_mac: MacAddr,
     solicited: bool,
     router: bool,
 ) {
-    frame[0..6].copy_from_slice(&dst_mac);
-    frame[6..12].copy_from_slice(&mac);
+    frame[0..6].copy_from_slice(&dst_mac.0);
+    frame[6..12].copy_from_slice(&mac.0);
     let ip = &mut frame[ip_at..ip_at + IPV6_LEN];
     ip[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
     ip[4..6].copy_from_slice(&(NA_ICMP_LEN as u16).to_be_bytes());
@@ -215,7 +216,7 @@ fn write_na(
     na[8..24].copy_from_slice(&target.octets());
     na[24] = OPT_TLLA;
     na[25] = 1;
-    na[26..32].copy_from_slice(&mac);
+    na[26..32].copy_from_slice(&mac.0);
     let sum = icmpv6_checksum(&target, &dst_ip, na);
     na[2..4].copy_from_slice(&sum.to_be_bytes());
 }
@@ -225,8 +226,8 @@ mod tests {
     use super::*;
     use etherparse::{Icmpv6Type, SlicedPacket, TransportSlice};
 
-    const VMAC6: [u8; 6] = [0x00, 0x00, 0x5e, 0x00, 0x02, 0x33];
-    const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
+    const VMAC6: MacAddr = MacAddr([0x00, 0x00, 0x5e, 0x00, 0x02, 0x33]);
+    const CLIENT_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
 
     fn vip() -> Ipv6Addr {
         "2001:db8::100".parse().unwrap()
@@ -248,12 +249,12 @@ mod tests {
         icmp.extend_from_slice(&target.octets());
         if slla {
             icmp.extend_from_slice(&[OPT_SLLA, 1]);
-            icmp.extend_from_slice(&CLIENT_MAC);
+            icmp.extend_from_slice(&CLIENT_MAC.0);
         }
         let sum = icmpv6_checksum(&src, &dst, &icmp);
         icmp[2..4].copy_from_slice(&sum.to_be_bytes());
         let mut frame = vec![0x33, 0x33, 0xff, dst.octets()[13], dst.octets()[14], dst.octets()[15]];
-        frame.extend_from_slice(&CLIENT_MAC);
+        frame.extend_from_slice(&CLIENT_MAC.0);
         frame.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
         frame.extend_from_slice(&[0x60, 0, 0, 0]);
         frame.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
@@ -265,7 +266,7 @@ mod tests {
     }
 
     /// Parses an NA with etherparse, checks its checksum, returns (flags, target, dst ip, dst mac).
-    fn check_na(frame: &[u8]) -> ((bool, bool, bool), Ipv6Addr, Ipv6Addr, [u8; 6]) {
+    fn check_na(frame: &[u8]) -> ((bool, bool, bool), Ipv6Addr, Ipv6Addr, MacAddr) {
         let p = SlicedPacket::from_ethernet(frame).expect("parses");
         let Some(etherparse::NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
         assert_eq!(ip.header().hop_limit(), 255);
@@ -277,7 +278,7 @@ mod tests {
         assert_eq!(&body[16..18], &[OPT_TLLA, 1], "a Target (not Source) link-layer option");
         let mut dst_mac = [0u8; 6];
         dst_mac.copy_from_slice(&frame[..6]);
-        ((h.router, h.solicited, h.r#override), addr_at(body, 0), Ipv6Addr::from(dst), dst_mac)
+        ((h.router, h.solicited, h.r#override), addr_at(body, 0), Ipv6Addr::from(dst), MacAddr(dst_mac))
     }
 
     #[test]
@@ -305,7 +306,7 @@ mod tests {
         let len = answer_ns(&mut buf, &parsed, VMAC6, false).unwrap();
         let (flags, _, dst, dst_mac) = check_na(&buf[..len]);
         assert_eq!(flags, (false, false, true));
-        assert_eq!((dst, dst_mac), (ALL_NODES, [0x33, 0x33, 0, 0, 0, 1]));
+        assert_eq!((dst, dst_mac), (ALL_NODES, MacAddr([0x33, 0x33, 0, 0, 0, 1])));
     }
 
     /// keepalived's unsolicited NA for VRID 51 in vmac mode, captured on a

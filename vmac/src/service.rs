@@ -6,34 +6,38 @@ use crate::icmp::{answer_echo4, answer_echo6, echo4_destination, echo6_destinati
 use crate::ndp::{answer_ns, parse_ns, NdpError};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use vipdrift_wire::MacAddr;
 
-/// Which MAC a group's VIPs are answered with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a group's VIPs move between nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum AddressMode {
-    /// A virtual MAC that moves with the VIPs (VRRP's 00:00:5e:00:01:{VRID},
-    /// or any configured locally administered MAC).
-    Vmac([u8; 6]),
-    /// The interface's own MAC: the VIPs move, the MAC does not.
-    OwnMac([u8; 6]),
+    /// A virtual MAC moves with the VIPs (VRRP's 00:00:5e:00:01:{VRID}, or
+    /// any configured locally administered MAC): clients never relearn.
+    Vmac,
+    /// The interface's own MAC: the VIPs move, the MAC does not, and a
+    /// takeover's gratuitous ARPs teach clients the new owner's MAC.
+    OwnMac,
 }
 
 impl AddressMode {
-    /// The MAC replies carry.
-    pub fn mac(&self) -> [u8; 6] {
+    /// The name the configuration and the admin API use: `vmac`, `own_mac`.
+    pub fn name(self) -> &'static str {
         match self {
-            AddressMode::Vmac(mac) | AddressMode::OwnMac(mac) => *mac,
+            AddressMode::Vmac => "vmac",
+            AddressMode::OwnMac => "own_mac",
         }
     }
 }
 
 /// VRRP's IPv4 virtual MAC for `vrid` (RFC 9568 §7.3): 00:00:5e:00:01:{VRID}.
-pub fn vrrp_mac_v4(vrid: u8) -> [u8; 6] {
-    [0x00, 0x00, 0x5e, 0x00, 0x01, vrid]
+pub fn vrrp_mac_v4(vrid: u8) -> MacAddr {
+    MacAddr([0x00, 0x00, 0x5e, 0x00, 0x01, vrid])
 }
 
 /// VRRP's IPv6 virtual MAC for `vrid` (RFC 9568 §7.3): 00:00:5e:00:02:{VRID}.
-pub fn vrrp_mac_v6(vrid: u8) -> [u8; 6] {
-    [0x00, 0x00, 0x5e, 0x00, 0x02, vrid]
+pub fn vrrp_mac_v6(vrid: u8) -> MacAddr {
+    MacAddr([0x00, 0x00, 0x5e, 0x00, 0x02, vrid])
 }
 
 /// A group of VIPs answered from one MAC and owned (or not) together.
@@ -41,8 +45,8 @@ pub fn vrrp_mac_v6(vrid: u8) -> [u8; 6] {
 pub struct Group {
     /// The embedder's identifier (a VRID, a pool number).
     pub id: u32,
-    /// The MAC replies carry.
-    pub mode: AddressMode,
+    /// The MAC replies carry: a virtual MAC, or the interface's own.
+    pub mac: MacAddr,
     /// The VIPs.
     pub vips: Vec<IpAddr>,
     /// Whether this node answers for them now.
@@ -178,14 +182,14 @@ impl VmacService {
 
     /// The answering MAC for `ip` if an owned group holds it; counts a miss
     /// on a known but unowned VIP.
-    fn owner_mac(&mut self, ip: IpAddr) -> Option<[u8; 6]> {
+    fn owner_mac(&mut self, ip: IpAddr) -> Option<MacAddr> {
         let index = match ip {
             IpAddr::V4(a) => self.v4.get(&a),
             IpAddr::V6(a) => self.v6.get(&a),
         }?;
         let group = &self.groups[*index];
         if group.owned {
-            Some(group.mode.mac())
+            Some(group.mac)
         } else {
             self.counters.not_owned += 1;
             None
@@ -288,13 +292,13 @@ mod tests {
     use super::*;
     use crate::arp::write_request;
 
-    const CLIENT: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
+    const CLIENT: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x0a]);
 
     fn service(owned: bool) -> VmacService {
         let mut s = VmacService::new();
         s.set_group(Group {
             id: 51,
-            mode: AddressMode::Vmac(vrrp_mac_v4(51)),
+            mac: vrrp_mac_v4(51),
             vips: vec!["198.51.100.100".parse().unwrap(), "2001:db8::100".parse().unwrap()],
             owned,
         });
@@ -365,12 +369,7 @@ mod tests {
     fn own_mac_mode_answers_with_the_interface_mac() {
         let mut s = VmacService::new();
         let own = [2, 0, 0, 0, 0, 0x02];
-        s.set_group(Group {
-            id: 1,
-            mode: AddressMode::OwnMac(own),
-            vips: vec!["198.51.100.100".parse().unwrap()],
-            owned: true,
-        });
+        s.set_group(Group { id: 1, mac: MacAddr(own), vips: vec!["198.51.100.100".parse().unwrap()], owned: true });
         let mut f = arp_request("198.51.100.100".parse().unwrap());
         assert_eq!(s.handle(&mut f, 60), Outcome::Reply(60));
         assert_eq!(&f[6..12], &own);
@@ -389,7 +388,7 @@ mod tests {
     #[test]
     fn groups_are_replaced_and_removed_by_id() {
         let mut s = service(true);
-        s.set_group(Group { id: 51, mode: AddressMode::Vmac(vrrp_mac_v4(51)), vips: vec![], owned: true });
+        s.set_group(Group { id: 51, mac: vrrp_mac_v4(51), vips: vec![], owned: true });
         let mut f = arp_request("198.51.100.100".parse().unwrap());
         assert_eq!(s.handle(&mut f, 60), Outcome::NotOurs);
         assert!(s.remove_group(51));

@@ -3,8 +3,8 @@
 //! (Linux ignores updates inside its 1 s `locktime` unless they are real
 //! GARPs; older stacks ignore even those), then an optional refresh.
 
-use crate::router::Time;
 use std::time::Duration;
+use vipdrift_wire::Time;
 
 /// The GARP schedule of a group (the config's `garp = { ... }`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! codec's: which VRID, whose advert, from an allowed peer. Each rejection
 //! is a reason the control thread counts.
 
+use crate::advert::ReceivedAdvert;
 use crate::router::HeardAdvert;
-use crate::vrrp::ReceivedAdvert;
 use std::net::IpAddr;
 
 /// Why a well-formed advertisement is not for this virtual router.
@@ -72,7 +72,8 @@ impl AcceptRules {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vrrp::{Advert, ChecksumForm, GROUP_V4};
+    use crate::advert::{Advert, ChecksumForm, GROUP_V4};
+    use vipdrift_wire::MacAddr;
 
     fn received(vrid: u8, source: &str) -> ReceivedAdvert {
         ReceivedAdvert {
@@ -84,7 +85,7 @@ mod tests {
             },
             source: source.parse().unwrap(),
             destination: GROUP_V4.into(),
-            source_mac: [0, 0, 0x5e, 0, 1, vrid],
+            source_mac: MacAddr([0, 0, 0x5e, 0, 1, vrid]),
             checksum_form: ChecksumForm::PseudoHeader,
         }
     }

@@ -38,6 +38,37 @@ impl MacAddr {
     }
 }
 
+impl From<[u8; 6]> for MacAddr {
+    fn from(octets: [u8; 6]) -> MacAddr {
+        MacAddr(octets)
+    }
+}
+
+/// A MAC compares equal to the six bytes that hold it in a frame.
+impl PartialEq<[u8]> for MacAddr {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.0[..] == *other
+    }
+}
+
+impl PartialEq<MacAddr> for [u8] {
+    fn eq(&self, other: &MacAddr) -> bool {
+        *self == other.0[..]
+    }
+}
+
+impl PartialEq<[u8; 6]> for MacAddr {
+    fn eq(&self, other: &[u8; 6]) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<MacAddr> for [u8; 6] {
+    fn eq(&self, other: &MacAddr) -> bool {
+        *self == other.0
+    }
+}
+
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = self.0;

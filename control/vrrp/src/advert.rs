@@ -3,9 +3,9 @@
 //! elsewhere: centiseconds exist only here, on the wire.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use vipdrift_engine::{VRRP_V4_GROUP_MAC, VRRP_V6_GROUP_MAC};
 use vipdrift_vmac::checksum::{finish, sum};
 use vipdrift_vmac::ether::{payload_offset, write_header, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use vipdrift_wire::MacAddr;
 
 /// IP protocol number of VRRP.
 pub const PROTO_VRRP: u8 = 112;
@@ -13,6 +13,11 @@ pub const PROTO_VRRP: u8 = 112;
 pub const GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// ff02::12, VRRP's IPv6 group.
 pub const GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// 01:00:5e:00:00:12, the Ethernet group of 224.0.0.18: the NIC's multicast
+/// filter must pass it for adverts to arrive.
+pub const GROUP_MAC_V4: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
+/// 33:33:00:00:00:12, the Ethernet group of ff02::12.
+pub const GROUP_MAC_V6: MacAddr = MacAddr([0x33, 0x33, 0x00, 0x00, 0x00, 0x12]);
 /// Most addresses an advertisement may carry here (keeps frames under 1500 bytes for IPv6).
 pub const MAX_ADDRESSES: usize = 64;
 const HEADER_LEN: usize = 8;
@@ -52,7 +57,7 @@ pub struct ReceivedAdvert {
     /// IP destination: the group or, with unicast peers, us.
     pub destination: IpAddr,
     /// Ethernet source.
-    pub source_mac: [u8; 6],
+    pub source_mac: MacAddr,
     /// The checksum form that matched (IPv6: always `PseudoHeader`).
     pub checksum_form: ChecksumForm,
 }
@@ -138,7 +143,7 @@ pub fn parse_advert(frame: &[u8]) -> Result<Option<ReceivedAdvert>, AdvertError>
 
 /// Assembles a parsed advert; `frame` is at least 14 bytes (it had an EtherType).
 fn received(frame: &[u8], advert: Advert, source: IpAddr, destination: IpAddr, form: ChecksumForm) -> ReceivedAdvert {
-    let source_mac = [frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]];
+    let source_mac = MacAddr([frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]]);
     ReceivedAdvert { advert, source, destination, source_mac, checksum_form: form }
 }
 
@@ -184,10 +189,10 @@ fn pseudo_v6(src: &Ipv6Addr, dst: &Ipv6Addr, len: usize) -> u32 {
 
 /// The Ethernet destination for an IPv4/IPv6 destination: the VRRP group
 /// MAC for the group, else `peer_mac` (a unicast peer's).
-fn dst_mac(dst: IpAddr, peer_mac: [u8; 6]) -> [u8; 6] {
+fn dst_mac(dst: IpAddr, peer_mac: MacAddr) -> MacAddr {
     match dst {
-        IpAddr::V4(a) if a == GROUP_V4 => VRRP_V4_GROUP_MAC.0,
-        IpAddr::V6(a) if a == GROUP_V6 => VRRP_V6_GROUP_MAC.0,
+        IpAddr::V4(a) if a == GROUP_V4 => GROUP_MAC_V4,
+        IpAddr::V6(a) if a == GROUP_V6 => GROUP_MAC_V6,
         _ => peer_mac,
     }
 }
@@ -196,13 +201,13 @@ fn dst_mac(dst: IpAddr, peer_mac: [u8; 6]) -> [u8; 6] {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdvertHeader {
     /// Ethernet source: the virtual MAC in vmac mode, else the interface's.
-    pub source_mac: [u8; 6],
+    pub source_mac: MacAddr,
     /// IP source: the interface's primary IPv4 or link-local IPv6 address.
     pub source: IpAddr,
     /// The group (224.0.0.18 / ff02::12) or a unicast peer.
     pub destination: IpAddr,
     /// Ethernet destination when `destination` is a unicast peer.
-    pub peer_mac: [u8; 6],
+    pub peer_mac: MacAddr,
     /// IPv4 identification.
     pub ip_id: u16,
     /// IPv4 checksum form (ignored for IPv6). For a unicast peer the
@@ -296,10 +301,10 @@ mod tests {
 
     fn v4_header(form: ChecksumForm) -> AdvertHeader {
         AdvertHeader {
-            source_mac: [0x00, 0x00, 0x5e, 0x00, 0x01, 0x33],
+            source_mac: MacAddr([0x00, 0x00, 0x5e, 0x00, 0x01, 0x33]),
             source: "198.51.100.11".parse().unwrap(),
             destination: GROUP_V4.into(),
-            peer_mac: [0; 6],
+            peer_mac: MacAddr([0; 6]),
             ip_id: 1,
             form,
         }
@@ -347,7 +352,7 @@ mod tests {
             Advert { vrid: 7, priority: 150, max_adver_int_cs: 1, addresses: vec!["203.0.113.100".parse().unwrap()] };
         let header = AdvertHeader {
             destination: "203.0.113.3".parse().unwrap(),
-            peer_mac: [2, 0, 0, 0, 0, 3],
+            peer_mac: MacAddr([2, 0, 0, 0, 0, 3]),
             ..v4_header(ChecksumForm::PseudoHeader)
         };
         let mut buf = [0u8; 128];
@@ -365,10 +370,10 @@ mod tests {
         assert_eq!(got.advert.max_adver_int_cs, 10);
         assert_eq!(got.advert.addresses, vec!["fe80::198:51:100:100".parse::<IpAddr>().unwrap()]);
         let header = AdvertHeader {
-            source_mac: [0x00, 0x00, 0x5e, 0x00, 0x02, 0x33],
+            source_mac: MacAddr([0x00, 0x00, 0x5e, 0x00, 0x02, 0x33]),
             source: got.source,
             destination: GROUP_V6.into(),
-            peer_mac: [0; 6],
+            peer_mac: MacAddr([0; 6]),
             ip_id: 0,
             form: ChecksumForm::PseudoHeader,
         };

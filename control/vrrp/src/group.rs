@@ -4,14 +4,15 @@
 //! everything. The control thread is a thin shell around it.
 
 use crate::accept::{AcceptError, AcceptRules};
+use crate::advert::{parse_advert, write_advert, Advert, AdvertHeader, ChecksumForm, GROUP_V4, GROUP_V6};
 use crate::garp::{GarpScheduler, GarpSettings};
-use crate::router::{Action, Event, Reason, RouterConfig, State, Time, VirtualRouter};
-use crate::vrrp::{parse_advert, write_advert, Advert, AdvertHeader, ChecksumForm, GROUP_V4, GROUP_V6};
+use crate::router::{Action, Event, Reason, RouterConfig, State, VirtualRouter};
 use std::net::IpAddr;
 use std::time::Duration;
 use vipdrift_vmac::arp::{write_garp, GarpForm};
 use vipdrift_vmac::ndp::write_unsolicited_na;
 use vipdrift_vmac::{vrrp_mac_v4, vrrp_mac_v6, AddressMode};
+use vipdrift_wire::{Family, MacAddr, Time};
 
 /// A group's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,11 +32,11 @@ pub struct GroupConfig {
     /// This node's address on the interface (IPv4 primary, or IPv6 link-local): advert source.
     pub primary: IpAddr,
     /// The interface's own MAC.
-    pub interface_mac: [u8; 6],
-    /// Answer and advertise with the VRRP virtual MAC (vmac mode), else the interface's.
-    pub virtual_mac: bool,
+    pub interface_mac: MacAddr,
+    /// Answer and advertise with the VRRP virtual MAC (vmac), or the interface's (own_mac).
+    pub mode: AddressMode,
     /// Unicast peers and their MACs; empty: the multicast group.
-    pub unicast_peers: Vec<(IpAddr, [u8; 6])>,
+    pub unicast_peers: Vec<(IpAddr, MacAddr)>,
     /// IPv4 checksum form to send.
     pub checksum_form: ChecksumForm,
     /// GARP / unsolicited NA schedule.
@@ -43,6 +44,11 @@ pub struct GroupConfig {
 }
 
 impl GroupConfig {
+    /// The group's address family (its primary address's).
+    pub fn family(&self) -> Family {
+        Family::of(self.primary)
+    }
+
     fn ipv4(&self) -> bool {
         self.primary.is_ipv4()
     }
@@ -52,7 +58,7 @@ impl GroupConfig {
     pub fn same_identity(&self, other: &GroupConfig) -> bool {
         self.vrid == other.vrid
             && self.ipv4() == other.ipv4()
-            && self.virtual_mac == other.virtual_mac
+            && self.mode == other.mode
             && self.interface_mac == other.interface_mac
             && self.primary == other.primary
     }
@@ -77,21 +83,31 @@ impl GroupConfig {
         }
     }
 
-    /// How the responder answers for the VIPs: from the virtual MAC or the interface's.
-    pub fn address_mode(&self) -> AddressMode {
-        if self.virtual_mac {
-            AddressMode::Vmac(self.mac())
-        } else {
-            AddressMode::OwnMac(self.interface_mac)
+    /// The MAC the group's VIPs live on and its adverts leave from.
+    pub fn mac(&self) -> MacAddr {
+        match (self.mode, self.ipv4()) {
+            (AddressMode::OwnMac, _) => self.interface_mac,
+            (AddressMode::Vmac, true) => vrrp_mac_v4(self.vrid),
+            (AddressMode::Vmac, false) => vrrp_mac_v6(self.vrid),
         }
     }
 
-    /// The MAC the group's VIPs live on and its adverts leave from.
-    pub fn mac(&self) -> [u8; 6] {
-        match (self.virtual_mac, self.ipv4()) {
-            (false, _) => self.interface_mac,
-            (true, true) => vrrp_mac_v4(self.vrid),
-            (true, false) => vrrp_mac_v6(self.vrid),
+    /// A small IPv4 vmac-mode group at 1 s adverts, for examples and tests:
+    /// VRID `vrid`, this node 198.51.100.2, VIP 198.51.100.100.
+    pub fn example(vrid: u8, priority: u8) -> GroupConfig {
+        GroupConfig {
+            vrid,
+            priority,
+            advert_interval: Duration::from_secs(1),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            vips: vec![IpAddr::from([198, 51, 100, 100])],
+            primary: IpAddr::from([198, 51, 100, 2]),
+            interface_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            mode: AddressMode::Vmac,
+            unicast_peers: Vec::new(),
+            checksum_form: ChecksumForm::PseudoHeader,
+            garp: GarpSettings::default(),
         }
     }
 }
@@ -388,8 +404,8 @@ impl VrrpGroup {
             addresses: self.config.vips.clone(),
         };
         let group: IpAddr = if self.config.ipv4() { GROUP_V4.into() } else { GROUP_V6.into() };
-        let destinations: Vec<(IpAddr, [u8; 6])> = if self.config.unicast_peers.is_empty() {
-            vec![(group, [0; 6])]
+        let destinations: Vec<(IpAddr, MacAddr)> = if self.config.unicast_peers.is_empty() {
+            vec![(group, MacAddr([0; 6]))]
         } else {
             self.config.unicast_peers.clone()
         };

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
-use vipdrift_control::garp::GarpSettings;
-use vipdrift_control::group::{GroupConfig, Output, VrrpGroup};
-use vipdrift_control::router::{State, Time};
-use vipdrift_control::vrrp::ChecksumForm;
+use vipdrift_vmac::AddressMode;
+use vipdrift_vrrp::advert::ChecksumForm;
+use vipdrift_vrrp::garp::GarpSettings;
+use vipdrift_vrrp::group::{GroupConfig, Output, VrrpGroup};
+use vipdrift_vrrp::router::State;
+use vipdrift_wire::{MacAddr, Time};
 
 const MS: u64 = 1000;
 
@@ -21,8 +23,8 @@ fn node(priority: u8, last_octet: u8, interval_ms: u64) -> VrrpGroup {
         preempt_delay: Duration::ZERO,
         vips: vec!["198.51.100.100".parse().unwrap()],
         primary: IpAddr::from([198, 51, 100, last_octet]),
-        interface_mac: [2, 0, 0, 0, 0, last_octet],
-        virtual_mac: true,
+        interface_mac: MacAddr([2, 0, 0, 0, 0, last_octet]),
+        mode: AddressMode::Vmac,
         unicast_peers: vec![],
         checksum_form: ChecksumForm::PseudoHeader,
         garp: GarpSettings::default(),

@@ -6,17 +6,7 @@
 
 use std::net::IpAddr;
 use std::time::Duration;
-
-/// A point in time, in microseconds since an arbitrary origin (virtual in tests).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Time(pub u64);
-
-impl Time {
-    /// `self + d`, saturating.
-    pub fn after(self, d: Duration) -> Time {
-        Time(self.0.saturating_add(d.as_micros().min(u128::from(u64::MAX)) as u64))
-    }
-}
+use vipdrift_wire::Time;
 
 /// RFC 9568 §6.4 states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,12 +157,12 @@ pub struct VirtualRouter {
 }
 
 /// Centiseconds on the wire → a duration.
-pub fn from_centiseconds(cs: u16) -> Duration {
+pub(crate) fn from_centiseconds(cs: u16) -> Duration {
     Duration::from_millis(u64::from(cs) * 10)
 }
 
 /// A duration → the wire's centiseconds (12 bits, at least 1).
-pub fn to_centiseconds(d: Duration) -> u16 {
+pub(crate) fn to_centiseconds(d: Duration) -> u16 {
     (d.as_millis() / 10).clamp(1, 4095) as u16
 }
 

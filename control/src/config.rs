@@ -76,7 +76,6 @@ use vipdrift_engine::BindMode;
 use vipdrift_vmac::AddressMode;
 use vipdrift_vrrp::advert::{ChecksumForm, MAX_ADDRESSES};
 use vipdrift_vrrp::garp::GarpSettings;
-use vipdrift_vrrp::group::GroupConfig;
 use vipdrift_wire::MacAddr;
 
 /// A parsed and checked configuration.
@@ -164,62 +163,7 @@ impl InterfaceConfig {
     }
 }
 
-/// One resolved group: a `[[group]]`, or one family's half of a `[[group]]`
-/// with VIPs of both families.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupSpec {
-    /// Group name (`name`); both halves of a mixed-family group share it.
-    pub name: String,
-    /// The interface it runs on (`interface`), the name of an [`InterfaceConfig`].
-    pub interface: String,
-    /// Its address family.
-    pub family: Family,
-    /// VRID (`vrid`), 1..=255; unique per interface and family.
-    pub vrid: u8,
-    /// Priority (`priority`), 1..=255 (255: the address owner).
-    pub priority: u8,
-    /// Advertisement interval (`advert_interval_ms`): a multiple of 10 ms, 10 ms..=40.95 s.
-    pub advert_interval: Duration,
-    /// Preempt a lower-priority master (`preempt`).
-    pub preempt: bool,
-    /// Wait this long before preempting (`preempt_delay_ms`).
-    pub preempt_delay: Duration,
-    /// `mode`: the VIPs live on the VRRP virtual MAC (`"vmac"`) or on the interface's MAC (`"own_mac"`).
-    pub mode: AddressMode,
-    /// The VIPs of this family with their prefix lengths (`vips`), in file order.
-    pub vips: Vec<(IpAddr, u8)>,
-    /// Unicast peers of this family and their MACs (`unicast_peers`); empty: multicast.
-    pub unicast_peers: Vec<(IpAddr, MacAddr)>,
-    /// IPv4 checksum form to send (`checksum`); unused by IPv6 groups.
-    pub checksum_form: ChecksumForm,
-    /// GARP / unsolicited NA schedule (`garp`).
-    pub garp: GarpSettings,
-    /// Program run on each transition as `PROGRAM GROUP OLD_STATE NEW_STATE` (`notify`).
-    pub notify: Option<PathBuf>,
-}
-
-impl GroupSpec {
-    /// The state machine's configuration, given this node's advertisement
-    /// source on the interface (`primary`, of the group's family: see
-    /// [`Config::primary`]) and the interface's MAC.
-    pub fn group_config(&self, primary: IpAddr, interface_mac: MacAddr) -> GroupConfig {
-        debug_assert_eq!(Family::of(primary), self.family, "primary of the group's family");
-        GroupConfig {
-            vrid: self.vrid,
-            priority: self.priority,
-            advert_interval: self.advert_interval,
-            preempt: self.preempt,
-            preempt_delay: self.preempt_delay,
-            vips: self.vips.iter().map(|&(ip, _)| ip).collect(),
-            primary,
-            interface_mac,
-            mode: self.mode,
-            unicast_peers: self.unicast_peers.clone(),
-            checksum_form: self.checksum_form,
-            garp: self.garp,
-        }
-    }
-}
+pub use vipdrift_vrrp::spec::GroupSpec;
 
 /// How a bond spreads traffic over its NICs (`mode`: `"tlb"` or `"alb"`).
 pub use vipdrift_vmac::BondMode;

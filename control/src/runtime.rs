@@ -1058,7 +1058,7 @@ impl Daemon {
             if *spec == self.members[m].spec {
                 continue;
             }
-            let what = describe_change(&self.members[m].spec, spec);
+            let what = self.members[m].spec.describe_change(spec);
             changes.push(format!("changed {}: {what}", self.members[m].label()));
             if let Err(e) = self.change_member(m, spec.clone(), now, out, report) {
                 failures.push(e.to_string());
@@ -1391,32 +1391,6 @@ fn into_reply(result: Result<Applied, String>) -> Reply {
         Ok(applied) => Reply::success(&applied),
         Err(error) => Reply::failure(error),
     }
-}
-
-/// What differs between two specs of one group, for the reload's report.
-fn describe_change(old: &GroupSpec, new: &GroupSpec) -> String {
-    let mut what = Vec::new();
-    if old.priority != new.priority {
-        what.push(format!("priority {} -> {}", old.priority, new.priority));
-    }
-    if old.vips != new.vips {
-        let show = |v: &[(IpAddr, u8)]| v.iter().map(|(ip, p)| format!("{ip}/{p}")).collect::<Vec<_>>().join(",");
-        what.push(format!("vips [{}] -> [{}]", show(&old.vips), show(&new.vips)));
-    }
-    for (name, differs) in [
-        ("advert_interval_ms", old.advert_interval != new.advert_interval),
-        ("preempt", old.preempt != new.preempt),
-        ("preempt_delay_ms", old.preempt_delay != new.preempt_delay),
-        ("unicast_peers", old.unicast_peers != new.unicast_peers),
-        ("checksum", old.checksum_form != new.checksum_form),
-        ("garp", old.garp != new.garp),
-        ("notify", old.notify != new.notify),
-    ] {
-        if differs {
-            what.push(name.to_owned());
-        }
-    }
-    what.join(", ")
 }
 
 /// Opens an interface's NIC filter, reads its MAC and attaches the steering program.

@@ -12,6 +12,7 @@
 //! - [`accept`]: the per-router acceptance checks (RFC 9568 §7.1).
 //! - [`garp`]: the gratuitous ARP / unsolicited NA schedule after a takeover.
 //! - [`group`]: one group on one interface, joining the four above.
+//! - [`spec`]: a group as the operator defines it.
 //! - [`node`]: a node's groups together, and the policy around them:
 //!   hand-over on stop and maintenance, the reload diff, link reactions.
 //!
@@ -45,5 +46,6 @@ pub mod advert;
 pub mod garp;
 pub mod group;
 pub mod router;
+pub mod spec;
 
 pub use vipdrift_wire::Time;

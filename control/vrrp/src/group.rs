@@ -4,7 +4,9 @@
 //! everything. The control thread is a thin shell around it.
 
 use crate::accept::{AcceptError, AcceptRules};
-use crate::advert::{parse_advert, write_advert, Advert, AdvertHeader, ChecksumForm, GROUP_V4, GROUP_V6};
+use crate::advert::{
+    parse_advert, write_advert, Advert, AdvertError, AdvertHeader, ChecksumForm, ReceivedAdvert, GROUP_V4, GROUP_V6,
+};
 use crate::garp::{GarpScheduler, GarpSettings};
 use crate::router::{Action, Event, Reason, RouterConfig, State, VirtualRouter};
 use std::net::IpAddr;
@@ -315,7 +317,18 @@ impl VrrpGroup {
 
     /// Handles a received frame (the worker passed it to the control thread).
     pub fn handle_frame(&mut self, now: Time, frame: &[u8], out: &mut Vec<Output>) {
-        let received = match parse_advert(frame) {
+        self.handle_advert(now, &parse_advert(frame), out);
+    }
+
+    /// Handles a frame already parsed with [`parse_advert`] (a node parses
+    /// each frame once for all the groups of its interface).
+    pub fn handle_advert(
+        &mut self,
+        now: Time,
+        parsed: &Result<Option<ReceivedAdvert>, AdvertError>,
+        out: &mut Vec<Output>,
+    ) {
+        let received = match parsed {
             Ok(Some(received)) => received,
             Ok(None) => return,
             Err(_) => {
@@ -323,7 +336,7 @@ impl VrrpGroup {
                 return;
             }
         };
-        let heard = match self.rules.accept(&received) {
+        let heard = match self.rules.accept(received) {
             Ok(heard) => heard,
             Err(reason) => {
                 let c = &mut self.counters;

@@ -45,6 +45,7 @@ pub mod accept;
 pub mod advert;
 pub mod garp;
 pub mod group;
+pub mod node;
 pub mod router;
 pub mod spec;
 

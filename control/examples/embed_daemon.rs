@@ -1,21 +1,25 @@
-//! Runs the failover daemon inside another program (the README's example).
+//! Runs the failover daemon inside another program (the README's example):
+//! start it from a configuration file, watch its events on another thread,
+//! ask its status, and stop it gracefully a minute later.
 
-use std::sync::atomic::Ordering;
-use vipdrift_control::runtime::{Daemon, DaemonEvent, RunControl};
+use std::time::Duration;
+use vipdrift_control::{Daemon, DaemonEvent};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let daemon = Daemon::start_from_file("/etc/vipdrift.toml".as_ref())?; // workers running, groups ready
-    let control = RunControl::default(); // set .stop to stop gracefully, .reload to re-read the file
-    let stop = control.stop.clone();
+    let daemon = Daemon::from_file("/etc/vipdrift/vipdrift.toml".as_ref())?.start()?; // workers running
+    let events = daemon.handle().events();
     std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(60));
-        stop.store(true, Ordering::Relaxed);
-    });
-    let report = daemon.run(&control, |event| {
-        if let DaemonEvent::Transition(t) = event {
-            println!("{} is now {} ({})", t.group, t.to.name(), t.reason.name());
+        for event in events {
+            if let DaemonEvent::Transition(t) = event {
+                println!("{} is now {} ({})", t.group, t.to.name(), t.reason.name());
+            }
         }
     });
+    std::thread::sleep(Duration::from_secs(60));
+    for group in daemon.handle().status()?.groups {
+        println!("{} ({}): {}", group.name, group.family.name(), group.state.name());
+    }
+    let report = daemon.stop(); // masters hand over first
     println!("{} adverts sent", report.groups.iter().map(|g| g.counters.adverts_sent).sum::<u64>());
     Ok(())
 }

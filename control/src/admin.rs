@@ -23,6 +23,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use vipdrift_engine::BoundMode;
+use vipdrift_vmac::{AddressMode, BondMode};
+use vipdrift_vrrp::router::{Reason, State};
+use vipdrift_wire::Family;
 
 /// The API version this daemon speaks.
 pub const API_VERSION: u32 = 1;
@@ -176,7 +180,7 @@ pub struct QueueBinding {
     /// Queue number.
     pub queue: u32,
     /// `zero-copy`, `copy` or `skb`.
-    pub bind_mode: String,
+    pub bind_mode: BoundMode,
 }
 
 /// One group (one family of a `[[group]]`).
@@ -185,13 +189,13 @@ pub struct GroupStatus {
     /// Name.
     pub name: String,
     /// `ipv4` or `ipv6`.
-    pub family: String,
+    pub family: Family,
     /// Interface.
     pub interface: String,
     /// VRID.
     pub vrid: u8,
     /// `initialize`, `backup`, `master` or `fault`.
-    pub state: String,
+    pub state: State,
     /// Priority from the configuration.
     pub priority: u8,
     /// Priority in use (after `ctl priority`); elections use this one.
@@ -207,7 +211,7 @@ pub struct GroupStatus {
     /// VIPs with prefix lengths, like `198.51.100.100/24`.
     pub vips: Vec<String>,
     /// `vmac` or `own_mac`.
-    pub mode: String,
+    pub mode: AddressMode,
     /// The MAC the VIPs are answered with.
     pub mac: String,
     /// Whether this node answers for the VIPs now.
@@ -234,11 +238,11 @@ pub struct MasterStatus {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TransitionStatus {
     /// Old state.
-    pub from: String,
+    pub from: State,
     /// New state.
-    pub to: String,
+    pub to: State,
     /// Why (`master_down`, `preempted`, `maintenance`, …).
-    pub reason: String,
+    pub reason: Reason,
     /// Unix time, seconds.
     pub time: f64,
     /// Time from its trigger to the transition.
@@ -252,7 +256,7 @@ pub struct BondStatus {
     pub name: String,
     /// `tlb` (clients know one MAC, the primary's) or `alb` (each client is
     /// told one NIC's MAC, remembered per client).
-    pub mode: String,
+    pub mode: BondMode,
     /// VIPs with prefix lengths, like `198.51.100.100/24`.
     pub vips: Vec<String>,
     /// The MAC clients know in `tlb`; the primary NIC's MAC in `alb`.
@@ -310,7 +314,7 @@ pub struct QueueStats {
     /// Queue.
     pub queue: u32,
     /// `zero-copy`, `copy` or `skb`.
-    pub bind_mode: String,
+    pub bind_mode: BoundMode,
     /// Frames received.
     pub rx_packets: u64,
     /// Bytes received.
@@ -344,11 +348,11 @@ pub struct GroupStats {
     /// Name.
     pub name: String,
     /// `ipv4` or `ipv6`.
-    pub family: String,
+    pub family: Family,
     /// VRID.
     pub vrid: u8,
     /// `initialize`, `backup`, `master` or `fault`.
-    pub state: String,
+    pub state: State,
     /// Adverts sent.
     pub adverts_sent: u64,
     /// Adverts accepted.
@@ -372,7 +376,7 @@ pub struct BondStats {
     /// Name.
     pub name: String,
     /// `tlb` or `alb`.
-    pub mode: String,
+    pub mode: BondMode,
     /// Event counters by name: for example `arp_answered`, `client_updates`,
     /// `assigned`, `evicted`, `moved`, `no_nic_up`, `takeovers`,
     /// `announcements`, `arp_dropped`; the daemon fills them in.
@@ -476,7 +480,7 @@ mod tests {
         let status = Status {
             bonds: vec![BondStatus {
                 name: "lb".into(),
-                mode: "alb".into(),
+                mode: BondMode::Alb,
                 vips: vec!["198.51.100.100/24".into()],
                 primary_mac: "02:00:00:00:00:01".into(),
                 nics: vec![BondNicStatus {
@@ -487,7 +491,7 @@ mod tests {
                     primary: true,
                     clients: 4,
                     link_changes: 1,
-                    queues: vec![QueueBinding { queue: 0, bind_mode: "copy".into() }],
+                    queues: vec![QueueBinding { queue: 0, bind_mode: BoundMode::Copy }],
                 }],
                 clients: 4,
                 client_capacity: 4096,
@@ -500,7 +504,7 @@ mod tests {
         let stats = Stats {
             bonds: vec![BondStats {
                 name: "lb".into(),
-                mode: "alb".into(),
+                mode: BondMode::Alb,
                 counters: [("assigned".to_owned(), 8), ("moved".to_owned(), 4)].into_iter().collect(),
             }],
             ..Stats::default()

@@ -21,20 +21,23 @@
 
 use crate::admin;
 use crate::config::{prefixed, BondSpec, InterfaceConfig};
-use crate::runtime::{
-    iface_error, named, open_nic, open_port, start_worker, DaemonEvent, LinkWatch, RunningWorker, RuntimeError,
-};
-use crate::{Responder, ResponderCommand};
+use crate::daemon::RuntimeError;
+use crate::event::DaemonEvent;
+use crate::link::LinkWatch;
+use crate::nic::Nic;
+use crate::responder::{Responder, ResponderCommand};
+use crate::workers::{start_worker, RunningWorker, WorkerInfo, WorkerPlan};
 use crossbeam_channel::Receiver;
 use mio::Waker;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
-use vipdrift_engine::{ControlFrame, MacAddr, NicFilter, Steering, CONTROL_FRAME_MAX};
+use vipdrift_engine::{ControlFrame, MacAddr, CONTROL_FRAME_MAX};
 use vipdrift_vmac::alb::{Assignments, Update};
 use vipdrift_vmac::arp::{write_directed_garp, write_garp, ArpPacket, GarpForm, OP_REQUEST};
 use vipdrift_vmac::{BondCounters, BondMode, BondView, TlbPlan};
+use vipdrift_wire::CounterSet;
 use vipdrift_wire::Time;
 
 /// Frames a bond takes from one worker's channel per wake-up, so a flood of
@@ -51,10 +54,7 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 
 struct BondNic {
     config: InterfaceConfig,
-    // Fields drop in order: the steering program is detached before the
-    // NIC filter memberships go.
-    steering: Steering,
-    filter: NicFilter,
+    nic: Nic,
     hardware_mac: MacAddr,
     link: LinkWatch,
 }
@@ -76,14 +76,22 @@ enum Balance {
     Alb(Alb),
 }
 
-#[derive(Debug, Default)]
-struct Events {
-    arp_answered: u64,
-    arp_malformed: u64,
-    client_updates: u64,
-    takeovers: u64,
-    announcements: u64,
-    inject_failures: u64,
+vipdrift_wire::counter_set! {
+    /// What the control thread did for a bond.
+    struct Events {
+        /// alb: ARP requests answered from the client's NIC.
+        arp_answered: event => "arp_answered",
+        /// alb: frames handed over that were not an ARP request for a VIP.
+        arp_malformed: event => "arp_malformed",
+        /// alb: clients told their new NIC (directed gratuitous replies).
+        client_updates: event => "client_updates",
+        /// tlb: the primary MAC moved to another NIC.
+        takeovers: event => "takeovers",
+        /// Gratuitous ARPs broadcast for the VIPs.
+        announcements: event => "announcements",
+        /// Frames a worker's full queue refused.
+        inject_failures: event => "inject_failures",
+    }
 }
 
 /// A running bond. Fields drop in order: the workers stop before the NICs'
@@ -111,18 +119,15 @@ impl Bond {
         let vips: Vec<Ipv4Addr> = spec.vips.iter().map(|(ip, _)| *ip).collect();
         let mut nics = Vec::new();
         for config in interfaces {
-            let (filter, mac, mut steering) = open_nic(config)?;
-            for &vip in &vips {
-                steering.add_vip(vip.into()).map_err(|e| iface_error(&config.name, e))?;
-            }
-            let link = LinkWatch::new(&filter);
-            nics.push(BondNic { config: config.clone(), steering, filter, hardware_mac: mac, link });
+            let mut nic = Nic::open(&config.name, config.bind, config.whole_nic)?;
+            nic.steer_vips(vips.iter().map(|&vip| vip.into()))?;
+            let link = LinkWatch::new(nic.filter());
+            nics.push(BondNic { config: config.clone(), hardware_mac: nic.mac(), nic, link });
         }
         for i in 0..nics.len() {
             for j in 0..nics.len() {
                 if i != j {
-                    let other = nics[j].hardware_mac;
-                    nics[i].filter.add_unicast(other).map_err(|e| iface_error(&nics[i].config.name, e))?;
+                    nics[i].nic.accept_unicast(nics[j].hardware_mac)?;
                 }
             }
         }
@@ -161,11 +166,15 @@ impl Bond {
         for (q, &queue) in first.queues.iter().enumerate() {
             let mut ports = Vec::new();
             for nic in &mut bond.nics {
-                ports.push(open_port(&nic.config, queue, &mut nic.steering)?);
+                ports.push(nic.nic.open_port(queue)?);
             }
             let responder = Responder::for_bond(bond.view());
-            let name = format!("vd-{}-q{queue}", spec.name);
-            let (worker, rx) = start_worker(ports, responder, &first, queue, first.cores.get(q).copied(), name, waker)?;
+            let plan = WorkerPlan {
+                info: WorkerInfo { interface: spec.name.clone(), queue, core: first.cores.get(q).copied() },
+                idle: first.idle,
+                thread_name: format!("vd-{}-q{queue}", spec.name),
+            };
+            let (worker, rx) = start_worker(ports, responder, plan, waker)?;
             bond.workers.push(worker);
             bond.inbox.push(rx);
         }
@@ -215,7 +224,7 @@ impl Bond {
     }
 
     /// Frames from the workers, link checks and timers due at `now`.
-    pub(crate) fn poll(&mut self, now: Time, report: &mut impl FnMut(&DaemonEvent)) {
+    pub(crate) fn poll(&mut self, now: Time, report: &mut Vec<DaemonEvent>) {
         self.receive(now);
         self.check_links(now, report);
         if self.next_announce.is_some_and(|t| t <= now) {
@@ -283,14 +292,14 @@ impl Bond {
         }
     }
 
-    fn check_links(&mut self, now: Time, report: &mut impl FnMut(&DaemonEvent)) {
+    fn check_links(&mut self, now: Time, report: &mut Vec<DaemonEvent>) {
         for i in 0..self.nics.len() {
             let nic = &mut self.nics[i];
-            let Some(up) = nic.link.check(now, nic.config.link_check, &nic.filter) else { continue };
-            report(&DaemonEvent::Link { iface: nic.config.name.clone(), up });
+            let Some(up) = nic.link.check(now, nic.config.link_check, nic.nic.filter()) else { continue };
+            report.push(DaemonEvent::Link { iface: nic.config.name.clone(), up });
             let elapsed = Duration::from_micros(now.0.saturating_sub(nic.link.changed_since.0));
             if let Some(change) = self.link_changed(i, up) {
-                report(&DaemonEvent::Bond { bond: self.spec.name.clone(), change, elapsed });
+                report.push(DaemonEvent::Bond { bond: self.spec.name.clone(), change, elapsed });
             }
         }
     }
@@ -396,7 +405,7 @@ impl Bond {
         };
         admin::BondStatus {
             name: self.spec.name.clone(),
-            mode: self.spec.mode.name().to_owned(),
+            mode: self.spec.mode,
             vips: prefixed(&self.spec.vips),
             primary_mac: self.primary_mac().to_string(),
             nics: self
@@ -414,7 +423,7 @@ impl Bond {
                     queues: self
                         .workers
                         .iter()
-                        .map(|w| admin::QueueBinding { queue: w.queue, bind_mode: w.bound.name().to_owned() })
+                        .map(|w| admin::QueueBinding { queue: w.queue, bind_mode: w.bound })
                         .collect(),
                 })
                 .collect(),
@@ -424,40 +433,15 @@ impl Bond {
     }
 
     pub(crate) fn stats(&self) -> admin::BondStats {
-        let mut total = [0u64; BondCounters::LEN];
+        let mut served = BondCounters::default();
         for worker in &self.workers {
-            for (sum, value) in total.iter_mut().zip(worker.answers.read_bond().to_array()) {
-                *sum += value;
-            }
+            served.add(&worker.answers.read_bond());
         }
-        let served = BondCounters::from_array(total);
-        let e = &self.events;
-        let mut counters = named(&[
-            ("arp_replies", served.arp_replies),
-            ("arp_to_control", served.arp_to_control),
-            ("arp_answered", e.arp_answered),
-            ("arp_malformed", e.arp_malformed),
-            ("echo_replies", served.echo_replies),
-            ("echo_spread", served.echo_spread),
-            ("other_nic", served.other_nic),
-            ("no_link", served.no_link),
-            ("bad_arp", served.bad_arp),
-            ("bad_echo", served.bad_echo),
-            ("announcements_heard", served.announcements_heard),
-            ("announcements", e.announcements),
-            ("takeovers", e.takeovers),
-            ("client_updates", e.client_updates),
-            ("inject_failures", e.inject_failures),
-        ]);
+        let mut counters = served.named();
+        counters.extend(self.events.named());
         if let Balance::Alb(alb) = &self.balance {
-            let c = alb.table.counters();
-            counters.extend(named(&[
-                ("assigned", c.assigned),
-                ("evicted", c.evicted),
-                ("moved", c.moved),
-                ("no_nic_up", c.no_nic_up),
-            ]));
+            counters.extend(alb.table.counters().named());
         }
-        admin::BondStats { name: self.spec.name.clone(), mode: self.spec.mode.name().to_owned(), counters }
+        admin::BondStats { name: self.spec.name.clone(), mode: self.spec.mode, counters }
     }
 }

@@ -1,23 +1,69 @@
-//! Control plane for vipdrift.
+//! The vipdrift daemon: the shell around the sans-IO protocol crates.
 //!
-//! This crate will own the VRRPv3 codec and state machine (sans-IO, driven by
-//! `(now, event)`), ownership migration across instances, GARP scheduling, the
-//! TOML configuration and the control thread. It depends on
-//! `vipdrift-engine` and `vipdrift-vmac`; nothing depends on it but the tools.
-//! So far it holds the [`Responder`], the engine handler that serves the
-//! virtual-MAC service on a worker.
+//! It owns what needs threads, sockets and a clock: the workers on every
+//! configured NIC queue (the engine's poll loops, each with a
+//! [`Responder`] that answers ARP, NS and echo for the VIPs this node owns
+//! and hands the rest of their traffic to a [`VipHandler`]), the control
+//! thread that runs the node's VRRP groups ([`vipdrift_vrrp::node::Node`]),
+//! the admin socket and metrics endpoint, bonds, notify hooks and live
+//! reload. The decisions are the protocol crate's; this crate carries them
+//! out.
+//!
+//! - [`config`]: the TOML configuration, checked with errors that name the
+//!   file, line and key.
+//! - [`Daemon`]: start from a configuration (and a VIP handler factory),
+//!   then steer it through its [`DaemonHandle`] from any thread.
+//! - [`admin`]: the admin API's request and reply shapes, shared with the CLI.
+//! - [`metrics`]: the Prometheus exposition of status and stats.
+//! - [`Nic`]: the one recipe that prepares a NIC for VIPs (also used by
+//!   `vipdrift serve`).
+//!
+//! A daemon whose VIPs' TCP and UDP go to the embedder's own handler on the
+//! pinned workers:
+//!
+//! ```no_run
+//! use vipdrift_control::{config, Daemon, VipFrame, VipHandler, WorkerInfo};
+//! use vipdrift_engine::{DropReason, Packet, Verdict};
+//!
+//! struct Sink(u64);
+//! impl VipHandler for Sink {
+//!     fn handle(&mut self, _packet: &mut Packet<'_>, _frame: &VipFrame) -> Verdict {
+//!         self.0 += 1;
+//!         Verdict::Drop(DropReason::Handler)
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = config::load("/etc/vipdrift/vipdrift.toml".as_ref())?;
+//! let daemon = Daemon::builder(config).vip_handler(|_: &WorkerInfo| Sink(0)).start()?;
+//! daemon.handle().set_priority("web", 150)?;
+//! daemon.stop();
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod admin;
 mod bond;
 pub mod config;
-mod endpoint;
+mod daemon;
+mod event;
+mod interface;
+mod link;
+mod listeners;
 pub mod metrics;
 #[cfg(test)]
 mod mutate;
+mod nic;
 mod notify;
 mod responder;
-pub mod runtime;
+mod workers;
 
-pub use responder::{Responder, ResponderCommand, ResponderStats};
+pub use daemon::{
+    Daemon, DaemonBuilder, DaemonHandle, GroupReport, NoVipHandler, QueueReport, RunReport, RuntimeError, EVENT_QUEUE,
+};
+pub use event::{DaemonEvent, TransitionEvent};
+pub use nic::{solicited_node_mac, Nic};
+pub use responder::{Responder, ResponderCommand, ResponderStats, Unserved, VipFrame, VipHandler};
+pub use workers::WorkerInfo;

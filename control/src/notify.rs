@@ -3,7 +3,7 @@
 //! a process can take milliseconds and the control thread must never wait
 //! on one in the middle of a takeover.
 
-use crate::runtime::{DaemonEvent, TransitionEvent};
+use crate::event::{DaemonEvent, TransitionEvent};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,66 +1,68 @@
 //! The engine handler that serves the virtual-MAC service on a worker:
 //! ARP, NS and echo for owned VIPs are answered in place and leave through
-//! the same queue's TX ring; VRRP goes to the control thread; the rest is
-//! dropped and counted.
+//! the same queue's TX ring; VRRP goes to the control thread; any other
+//! frame for an owned VIP goes to the worker's [`VipHandler`] (by default
+//! [`Unserved`], which drops it as `no_endpoint`); the rest is dropped and
+//! counted.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::IpAddr;
 use std::sync::Arc;
 use vipdrift_engine::{DropReason, Handler, Packet, Verdict};
 use vipdrift_vmac::{BondCounters, BondOutcome, BondService, BondView, Group, Outcome, ServiceCounters, VmacService};
+use vipdrift_vrrp::advert::PROTO_VRRP;
+use vipdrift_wire::PublishedCounters;
 
 /// The responder's counters, published for other threads (live output,
 /// stats): written by the worker only, with plain relaxed stores.
 #[derive(Debug, Default)]
 pub struct ResponderStats {
-    slots: [AtomicU64; 8],
-    bond: [AtomicU64; BondCounters::LEN],
+    service: PublishedCounters<ServiceCounters>,
+    bond: PublishedCounters<BondCounters>,
 }
 
 impl ResponderStats {
-    fn publish(&self, c: &ServiceCounters) {
-        let values = [
-            c.arp_replies,
-            c.na_replies,
-            c.echo_replies,
-            c.not_owned,
-            c.bad_arp,
-            c.bad_ndp,
-            c.bad_echo,
-            c.announcements_heard,
-        ];
-        for (slot, value) in self.slots.iter().zip(values) {
-            slot.store(value, Ordering::Relaxed);
-        }
-    }
-
-    fn publish_bond(&self, c: &BondCounters) {
-        for (slot, value) in self.bond.iter().zip(c.to_array()) {
-            slot.store(value, Ordering::Relaxed);
-        }
-    }
-
     /// A bond worker's counters as last published (zero on other workers).
     pub fn read_bond(&self) -> BondCounters {
-        BondCounters::from_array(std::array::from_fn(|i| self.bond[i].load(Ordering::Relaxed)))
+        self.bond.read()
     }
 
     /// The counters as last published.
     pub fn read(&self) -> ServiceCounters {
-        let v: [u64; 8] = std::array::from_fn(|i| self.slots[i].load(Ordering::Relaxed));
-        ServiceCounters {
-            arp_replies: v[0],
-            na_replies: v[1],
-            echo_replies: v[2],
-            not_owned: v[3],
-            bad_arp: v[4],
-            bad_ndp: v[5],
-            bad_echo: v[6],
-            announcements_heard: v[7],
-        }
+        self.service.read()
     }
 }
 
-use vipdrift_vrrp::advert::PROTO_VRRP;
+/// What a [`VipHandler`] is told about a frame for one of the node's VIPs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VipFrame {
+    /// The group holding the VIP (the id the daemon's status shows).
+    pub group: u32,
+    /// The VIP the frame is addressed to.
+    pub vip: IpAddr,
+    /// Whether this node owns the group now.
+    pub owned: bool,
+}
+
+/// An embedder's data path behind the VIPs: called on the worker, per
+/// frame, for traffic to an owned VIP that vipdrift does not answer itself
+/// (anything but ARP, NS, echo and VRRP). Runs on the pinned worker, so it
+/// must not block, allocate or lock per packet.
+pub trait VipHandler: Send + 'static {
+    /// Decides about one frame; may rewrite it in place.
+    fn handle(&mut self, packet: &mut Packet<'_>, frame: &VipFrame) -> Verdict;
+}
+
+/// No data path behind the VIPs: their other traffic is dropped and counted
+/// as `no_endpoint`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unserved;
+
+impl VipHandler for Unserved {
+    #[inline]
+    fn handle(&mut self, _packet: &mut Packet<'_>, _frame: &VipFrame) -> Verdict {
+        Verdict::Drop(DropReason::NoEndpoint)
+    }
+}
 
 /// A change to one worker's copy of the service, applied between bursts.
 #[derive(Debug, Clone)]
@@ -79,12 +81,14 @@ pub enum ResponderCommand {
 }
 
 /// One worker's responder: its own [`VmacService`] (or, on a bond's
-/// worker, its own [`BondService`]), no shared state.
+/// worker, its own [`BondService`]) and its own [`VipHandler`], no shared
+/// state.
 #[derive(Debug, Default)]
-pub struct Responder {
+pub struct Responder<V = Unserved> {
     service: VmacService,
     bond: Option<BondService>,
     stats: Arc<ResponderStats>,
+    vips: V,
 }
 
 impl Responder {
@@ -95,11 +99,7 @@ impl Responder {
 
     /// A responder serving `groups`.
     pub fn with_groups(groups: impl IntoIterator<Item = Group>) -> Responder {
-        let mut responder = Responder::new();
-        for group in groups {
-            responder.service.set_group(group);
-        }
-        responder
+        Responder::with_handler(groups, Unserved)
     }
 
     /// A responder for a bond's worker, whose port `i` is the bond's NIC `i`.
@@ -107,6 +107,22 @@ impl Responder {
         let mut bond = BondService::new();
         bond.set_view(view);
         Responder { bond: Some(bond), ..Responder::default() }
+    }
+}
+
+impl<V: VipHandler> Responder<V> {
+    /// A responder serving `groups`, with `vips` behind the owned VIPs.
+    pub fn with_handler(groups: impl IntoIterator<Item = Group>, vips: V) -> Responder<V> {
+        let mut service = VmacService::new();
+        for group in groups {
+            service.set_group(group);
+        }
+        Responder { service, bond: None, stats: Arc::default(), vips }
+    }
+
+    /// The VIP handler.
+    pub fn vip_handler(&self) -> &V {
+        &self.vips
     }
 
     /// What the service has answered and rejected so far.
@@ -131,7 +147,28 @@ fn is_vrrp(frame: &[u8]) -> bool {
     false
 }
 
-impl Handler for Responder {
+impl<V: VipHandler> Responder<V> {
+    /// A frame the service does not answer: VRRP to the control thread,
+    /// traffic for an owned VIP to the VIP handler, the rest dropped.
+    #[inline]
+    fn not_ours(&mut self, packet: &mut Packet<'_>) -> Verdict {
+        if is_vrrp(packet.data()) {
+            return Verdict::ToControl;
+        }
+        let Some(vip) = vipdrift_vmac::ether::ip_destination(packet.data()) else {
+            return Verdict::Drop(DropReason::NoEndpoint);
+        };
+        match self.service.group_of(vip) {
+            Some(group) if group.owned => {
+                let frame = VipFrame { group: group.id, vip, owned: true };
+                self.vips.handle(packet, &frame)
+            }
+            _ => Verdict::Drop(DropReason::NoEndpoint),
+        }
+    }
+}
+
+impl<V: VipHandler> Handler for Responder<V> {
     type Command = ResponderCommand;
 
     #[inline]
@@ -152,21 +189,20 @@ impl Handler for Responder {
                 BondOutcome::Rejected(_) => Verdict::Drop(DropReason::Handler),
                 BondOutcome::NotOurs => return Verdict::Drop(DropReason::NoEndpoint),
             };
-            self.stats.publish_bond(&bond.counters());
+            self.stats.bond.publish(&bond.counters());
             return verdict;
         }
         match self.service.handle(packet.buffer_mut(), len) {
             Outcome::Reply(reply_len) => {
                 packet.set_len(reply_len);
-                self.stats.publish(&self.service.counters());
+                self.stats.service.publish(&self.service.counters());
                 Verdict::Transmit
             }
             Outcome::Rejected(_) => {
-                self.stats.publish(&self.service.counters());
+                self.stats.service.publish(&self.service.counters());
                 Verdict::Drop(DropReason::Handler)
             }
-            Outcome::NotOurs if is_vrrp(packet.data()) => Verdict::ToControl,
-            Outcome::NotOurs => Verdict::Drop(DropReason::NoEndpoint),
+            Outcome::NotOurs => self.not_ours(packet),
         }
     }
 

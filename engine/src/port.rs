@@ -30,11 +30,13 @@ pub struct PortCounters {
 }
 
 /// How a port is bound to its device; the AF_XDP port reports what it got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "kebab-case"))]
 pub enum BoundMode {
     /// AF_XDP zero-copy: the driver DMAs into the UMEM.
     ZeroCopy,
     /// AF_XDP copy mode with a native (driver) XDP program.
+    #[default]
     Copy,
     /// AF_XDP over generic (skb) XDP.
     Skb,
@@ -96,4 +98,10 @@ pub trait Port {
 
     /// How the port is bound.
     fn bound_mode(&self) -> BoundMode;
+}
+
+impl std::fmt::Display for BoundMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }

@@ -20,7 +20,8 @@ use vipdrift_control::admin::{
     Applied, BondStats, BondStatus, Envelope, GroupStats, GroupStatus, QueueBinding, QueueStats, Reply, Request, Stats,
     Status, API_VERSION, DEFAULT_SOCKET, MAX_REQUEST,
 };
-use vipdrift_control::config::{self, Config, Family};
+use vipdrift_control::config::{self, Config};
+use vipdrift_vmac::BondMode;
 
 /// How long a send to or a reply from the daemon may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -516,7 +517,7 @@ fn queue_list(queues: &[QueueBinding]) -> String {
 /// gives the client table's fill and each NIC its clients; in `tlb` the
 /// header gives the MAC clients know.
 fn format_bond_status(b: &BondStatus) -> String {
-    let alb = b.mode == "alb";
+    let alb = b.mode == BondMode::Alb;
     let vips = if b.vips.is_empty() { yes("-") } else { b.vips.join(",") };
     let last = if alb {
         format!("clients {}/{}", b.clients, b.client_capacity)
@@ -549,7 +550,7 @@ fn format_bond_status(b: &BondStatus) -> String {
 }
 
 fn group_status_row(g: &GroupStatus) -> Vec<String> {
-    let state = if g.maintenance { format!("{} (maint)", g.state) } else { g.state.clone() };
+    let state = if g.maintenance { format!("{} (maint)", g.state) } else { g.state.to_string() };
     let master = match &g.master {
         None => yes("-"),
         Some(m) if m.is_self => format!("self ({})", m.priority),
@@ -561,14 +562,14 @@ fn group_status_row(g: &GroupStatus) -> Vec<String> {
     };
     vec![
         g.name.clone(),
-        g.family.clone(),
+        g.family.name().to_owned(),
         g.interface.clone(),
         g.vrid.to_string(),
         state,
         format!("{}/{}", g.priority, g.effective_priority),
         master,
         if g.vips.is_empty() { yes("-") } else { g.vips.join(",") },
-        g.mode.clone(),
+        g.mode.to_string(),
         format_duration(g.in_state_s),
         last,
     ]
@@ -631,7 +632,7 @@ fn queue_stats_row(q: &QueueStats) -> Vec<String> {
     vec![
         q.port.clone(),
         q.queue.to_string(),
-        q.bind_mode.clone(),
+        q.bind_mode.to_string(),
         format!("{:.0}", q.rx_pps),
         format!("{:.0}", q.tx_pps),
         format!("{:.3}", q.rx_pps / 1e6),
@@ -648,9 +649,9 @@ fn queue_stats_row(q: &QueueStats) -> Vec<String> {
 fn group_stats_row(g: &GroupStats) -> Vec<String> {
     vec![
         g.name.clone(),
-        g.family.clone(),
+        g.family.name().to_owned(),
         g.vrid.to_string(),
-        g.state.clone(),
+        g.state.to_string(),
         g.adverts_sent.to_string(),
         g.adverts_received.to_string(),
         total_with_reasons(&g.adverts_rejected),
@@ -678,13 +679,6 @@ fn format_applied(applied: &Applied) -> String {
 
 // --- check-config ---------------------------------------------------------
 
-fn family_name(family: Family) -> &'static str {
-    match family {
-        Family::Ipv4 => "ipv4",
-        Family::Ipv6 => "ipv6",
-    }
-}
-
 /// `FILE: ok: N interface(s), M group(s)`, one line per group, and where
 /// the admin socket and the metrics endpoint will be.
 fn format_config_summary(file: &str, config: &Config) -> String {
@@ -697,7 +691,7 @@ fn format_config_summary(file: &str, config: &Config) -> String {
     for g in &config.groups {
         groups.row(vec![
             format!("  {}", g.name),
-            family_name(g.family).to_owned(),
+            g.family.name().to_owned(),
             g.interface.clone(),
             format!("vrid {}", g.vrid),
             format!("priority {}", g.priority),
@@ -737,7 +731,7 @@ fn config_json(file: &str, config: &Config) -> Value {
         .map(|g| {
             json!({
                 "name": g.name,
-                "family": family_name(g.family),
+                "family": g.family.name(),
                 "interface": g.interface,
                 "vrid": g.vrid,
                 "priority": g.priority,
@@ -772,13 +766,17 @@ mod tests {
     use vipdrift_control::admin::{
         BondNicStatus, ControlStats, DaemonStatus, InterfaceStatus, MasterStatus, TransitionStatus,
     };
+    use vipdrift_control::config::Family;
+    use vipdrift_engine::BoundMode;
+    use vipdrift_vmac::AddressMode;
+    use vipdrift_vrrp::router::{Reason, State};
 
     fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
         pairs.iter().map(|&(k, v)| (k.to_owned(), v)).collect()
     }
 
     fn sample_status() -> Status {
-        let zc = |queue| QueueBinding { queue, bind_mode: "zero-copy".into() };
+        let zc = |queue| QueueBinding { queue, bind_mode: BoundMode::ZeroCopy };
         Status {
             daemon: DaemonStatus {
                 pid: 4242,
@@ -802,30 +800,30 @@ mod tests {
                     name: "eth1".into(),
                     mac: "02:00:00:00:01:02".into(),
                     link_up: false,
-                    queues: vec![QueueBinding { queue: 0, bind_mode: "skb".into() }],
+                    queues: vec![QueueBinding { queue: 0, bind_mode: BoundMode::Skb }],
                 },
             ],
             groups: vec![
                 GroupStatus {
                     name: "web".into(),
-                    family: "ipv4".into(),
+                    family: Family::Ipv4,
                     interface: "eth0".into(),
                     vrid: 51,
-                    state: "master".into(),
+                    state: State::Master,
                     priority: 200,
                     effective_priority: 200,
                     preempt: true,
                     advert_interval_ms: 10,
                     master: Some(MasterStatus { address: "198.51.100.2".into(), priority: 200, is_self: true }),
                     vips: vec!["198.51.100.100/24".into(), "198.51.100.101/24".into()],
-                    mode: "vmac".into(),
+                    mode: AddressMode::Vmac,
                     mac: "00:00:5e:00:01:33".into(),
                     owned: true,
                     in_state_s: 242.0,
                     last_transition: Some(TransitionStatus {
-                        from: "backup".into(),
-                        to: "master".into(),
-                        reason: "master_down".into(),
+                        from: State::Backup,
+                        to: State::Master,
+                        reason: Reason::MasterDown,
                         time: 1_795_435_383.99,
                         elapsed_ms: 36.4,
                     }),
@@ -833,21 +831,21 @@ mod tests {
                 },
                 GroupStatus {
                     name: "web".into(),
-                    family: "ipv6".into(),
+                    family: Family::Ipv6,
                     interface: "eth0".into(),
                     vrid: 51,
-                    state: "backup".into(),
+                    state: State::Backup,
                     priority: 200,
                     effective_priority: 150,
                     maintenance: true,
                     master: Some(MasterStatus { address: "fe80::3".into(), priority: 100, is_self: false }),
                     vips: vec!["2001:db8::100/64".into()],
-                    mode: "vmac".into(),
+                    mode: AddressMode::Vmac,
                     in_state_s: 3.24,
                     last_transition: Some(TransitionStatus {
-                        from: "master".into(),
-                        to: "backup".into(),
-                        reason: "maintenance".into(),
+                        from: State::Master,
+                        to: State::Backup,
+                        reason: Reason::Maintenance,
                         time: 1_795_435_622.5,
                         elapsed_ms: 0.08,
                     }),
@@ -855,14 +853,14 @@ mod tests {
                 },
                 GroupStatus {
                     name: "db".into(),
-                    family: "ipv4".into(),
+                    family: Family::Ipv4,
                     interface: "eth1".into(),
                     vrid: 7,
-                    state: "fault".into(),
+                    state: State::Fault,
                     priority: 100,
                     effective_priority: 100,
                     vips: vec!["203.0.113.100/24".into()],
-                    mode: "own_mac".into(),
+                    mode: AddressMode::OwnMac,
                     in_state_s: 3780.0,
                     ..GroupStatus::default()
                 },
@@ -870,7 +868,7 @@ mod tests {
             bonds: vec![
                 BondStatus {
                     name: "lb".into(),
-                    mode: "alb".into(),
+                    mode: BondMode::Alb,
                     vips: vec!["198.51.100.200/24".into()],
                     primary_mac: "02:00:00:00:20:01".into(),
                     nics: vec![
@@ -900,7 +898,7 @@ mod tests {
                 },
                 BondStatus {
                     name: "uplink".into(),
-                    mode: "tlb".into(),
+                    mode: BondMode::Tlb,
                     vips: vec!["203.0.113.10/24".into(), "203.0.113.11/24".into()],
                     primary_mac: "02:00:00:00:30:01".into(),
                     nics: vec![
@@ -912,7 +910,7 @@ mod tests {
                             link_up: false,
                             primary: false,
                             link_changes: 1,
-                            queues: vec![QueueBinding { queue: 0, bind_mode: "copy".into() }],
+                            queues: vec![QueueBinding { queue: 0, bind_mode: BoundMode::Copy }],
                             ..BondNicStatus::default()
                         },
                         BondNicStatus {
@@ -922,7 +920,7 @@ mod tests {
                             link_up: true,
                             primary: true,
                             link_changes: 0,
-                            queues: vec![QueueBinding { queue: 0, bind_mode: "copy".into() }],
+                            queues: vec![QueueBinding { queue: 0, bind_mode: BoundMode::Copy }],
                             ..BondNicStatus::default()
                         },
                     ],
@@ -942,7 +940,7 @@ mod tests {
                 QueueStats {
                     port: "eth0".into(),
                     queue: 0,
-                    bind_mode: "zero-copy".into(),
+                    bind_mode: BoundMode::ZeroCopy,
                     rx_packets: 1_234_567_890,
                     rx_bytes: 79_012_345_000,
                     tx_packets: 1_234_560_000,
@@ -959,7 +957,7 @@ mod tests {
                 QueueStats {
                     port: "eth0".into(),
                     queue: 1,
-                    bind_mode: "zero-copy".into(),
+                    bind_mode: BoundMode::ZeroCopy,
                     rx_packets: 98,
                     tx_packets: 97,
                     drops: drops(0, 0),
@@ -970,9 +968,9 @@ mod tests {
             groups: vec![
                 GroupStats {
                     name: "web".into(),
-                    family: "ipv4".into(),
+                    family: Family::Ipv4,
                     vrid: 51,
-                    state: "master".into(),
+                    state: State::Master,
                     adverts_sent: 24_200,
                     adverts_received: 8_031,
                     adverts_rejected: counts(&[("malformed", 1), ("not_a_peer", 0), ("own_advert", 0)]),
@@ -983,9 +981,9 @@ mod tests {
                 },
                 GroupStats {
                     name: "db".into(),
-                    family: "ipv4".into(),
+                    family: Family::Ipv4,
                     vrid: 7,
-                    state: "fault".into(),
+                    state: State::Fault,
                     adverts_rejected: counts(&[("malformed", 0)]),
                     transitions: 1,
                     ..GroupStats::default()
@@ -994,7 +992,7 @@ mod tests {
             bonds: vec![
                 BondStats {
                     name: "lb".into(),
-                    mode: "alb".into(),
+                    mode: BondMode::Alb,
                     counters: counts(&[
                         ("announcements", 3),
                         ("arp_answered", 12),
@@ -1008,7 +1006,7 @@ mod tests {
                 },
                 BondStats {
                     name: "uplink".into(),
-                    mode: "tlb".into(),
+                    mode: BondMode::Tlb,
                     counters: counts(&[("announcements", 2), ("arp_answered", 31), ("takeovers", 1)]),
                 },
             ],
@@ -1106,7 +1104,7 @@ bond uplink (tlb)  vips 203.0.113.10/24,203.0.113.11/24  primary mac 02:00:00:00
         // Without bonds (or from an older daemon) there is no bond section.
         let plain = Status { bonds: Vec::new(), ..sample_status() };
         assert!(!format_status(&plain).contains("bond"));
-        let empty = BondStatus { name: "x".into(), mode: "tlb".into(), ..BondStatus::default() };
+        let empty = BondStatus { name: "x".into(), mode: BondMode::Tlb, ..BondStatus::default() };
         assert_eq!(
             format_bond_status(&empty),
             "bond x (tlb)  vips -  primary mac -\n  NIC  LINK  PRIMARY  MAC  HARDWARE MAC  LINK CHANGES  QUEUES\n"
@@ -1128,7 +1126,7 @@ bond uplink (tlb)  vips 203.0.113.10/24,203.0.113.11/24  primary mac 02:00:00:00
                 "",
             ]
         );
-        let none = BondStats { name: "x".into(), mode: "alb".into(), ..BondStats::default() };
+        let none = BondStats { name: "x".into(), mode: BondMode::Alb, ..BondStats::default() };
         assert_eq!(bond_stats_line(&none), "bond x (alb): -\n");
         let plain = Stats { bonds: Vec::new(), ..sample_stats() };
         assert!(!format_stats(&plain).contains("bond"));

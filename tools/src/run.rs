@@ -6,11 +6,13 @@
 
 use crate::logging::{self, LogArgs};
 use crate::port_args::counters_json;
-use crate::report;
 use clap::Args;
 use serde_json::{json, Value};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use std::path::PathBuf;
-use vipdrift_control::runtime::{Daemon, RunControl, RunReport};
+use vipdrift_control::{Daemon, RunReport};
+use vipdrift_wire::CounterSet;
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
@@ -23,56 +25,51 @@ pub(crate) struct RunArgs {
 
 pub(crate) fn run(args: RunArgs) -> Result<(), String> {
     let _flush_on_exit = logging::init(&args.log)?;
-    let stop = report::stop_on_signals()?;
-    let reload = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
-        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
-    let daemon = Daemon::start_from_file(&args.config).map_err(|e| e.to_string())?;
-    let queues: Vec<String> = daemon
-        .bound_modes()
-        .into_iter()
-        .map(|(iface, queue, bound)| format!("{iface}/{queue}:{}", bound.name()))
-        .collect();
+    let mut signals =
+        Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| format!("cannot handle SIGHUP, SIGINT, SIGTERM: {e}"))?;
+    let daemon = Daemon::from_file(&args.config).and_then(|b| b.start()).map_err(|e| e.to_string())?;
+    let queues: Vec<String> =
+        daemon.bound_modes().iter().map(|(iface, queue, bound)| format!("{iface}/{queue}:{}", bound.name())).collect();
     let metrics = daemon.metrics_address().map(|a| format!("http://{a}/metrics")).unwrap_or_else(|| "off".into());
+    let admin_socket = daemon.admin_socket().map(|p| p.display().to_string()).unwrap_or_else(|| "off".into());
     tracing::info!(
         event = "started",
         pid = std::process::id(),
         config = %args.config.display(),
-        admin_socket = %daemon.admin_socket().display(),
+        admin_socket = %admin_socket,
         metrics = %metrics,
         queues = %queues.join(" "),
         "vipdrift {} started",
         env!("CARGO_PKG_VERSION")
     );
-    let run_report = daemon.run(&RunControl { stop, reload }, |_| {});
+    for signal in signals.forever() {
+        if signal != SIGHUP {
+            break;
+        }
+        // The outcome is logged and reported; nobody waits for a reply.
+        let _ = daemon.handle().reload();
+    }
+    let run_report = daemon.stop();
     tracing::info!(event = "stopped", "vipdrift stopped");
     println!("{}", summary(&run_report));
     Ok(())
 }
+
 fn summary(run: &RunReport) -> Value {
     let groups: Vec<Value> = run
         .groups
         .iter()
         .map(|g| {
-            let c = &g.counters;
-            json!({
+            let mut value = json!({
                 "group": g.name,
                 "vrid": g.vrid,
                 "family": g.family.name(),
                 "state": g.state.name(),
-                "adverts_sent": c.adverts_sent,
-                "adverts_received": c.adverts_received,
-                "pseudo_header_checksums": c.pseudo_header_checksums,
-                "message_only_checksums": c.message_only_checksums,
-                "malformed": c.malformed,
-                "own_adverts": c.own_adverts,
-                "not_a_peer": c.not_a_peer,
-                "other_vrid": c.other_vrid,
-                "while_owner": c.while_owner,
-                "garps_sent": c.garps_sent,
-                "transitions": c.transitions,
-                "split_brains": c.split_brains,
-            })
+            });
+            if let Value::Object(map) = &mut value {
+                map.extend(g.counters.by_field().into_iter().map(|(k, v)| (k, json!(v))));
+            }
+            value
         })
         .collect();
     let queues: Vec<Value> = run

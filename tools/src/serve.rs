@@ -8,11 +8,8 @@ use clap::Args;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::time::Instant;
-use vipdrift_control::Responder;
-use vipdrift_engine::{
-    AfXdpConfig, AfXdpPort, BindMode, MacAddr, NicFilter, Port, Steering, SteeringConfig, Worker, WorkerConfig,
-    XdpAttachMode,
-};
+use vipdrift_control::{Nic, Responder};
+use vipdrift_engine::{BindMode, MacAddr, Port, Worker, WorkerConfig, XdpAttachMode};
 use vipdrift_vmac::{vrrp_mac_v4, Group};
 
 #[derive(Args, Debug)]
@@ -69,29 +66,19 @@ fn parse_vip(s: &str) -> Result<IpAddr, String> {
 
 pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     let stop = report::stop_on_signals()?;
-    let attach_mode = XdpAttachMode::for_bind(args.bind);
-    let steering_config = SteeringConfig { iface: args.iface.clone(), mode: attach_mode, whole_nic: args.whole_nic };
-    let mut steering = Steering::attach(&steering_config).map_err(|e| e.to_string())?;
-    // The NIC must accept frames for the virtual MAC; the kernel takes the
-    // membership back when this socket closes, however we exit.
-    let filter = NicFilter::open(&args.iface).map_err(|e| e.to_string())?;
-    let own = filter.mac().map_err(|e| format!("cannot read the MAC address of `{}`: {e}", args.iface))?;
-    let answer_mac = if args.own_mac { own } else { args.mac.unwrap_or_else(|| vrrp_mac_v4(args.vrid)) };
-    let mut port_config = AfXdpConfig::new(&args.iface, args.queue);
-    port_config.load_default_program = false;
-    port_config.bind = args.bind;
-    let port = AfXdpPort::open(&port_config).map_err(|e| e.to_string())?;
+    // The one recipe the daemon uses too: the NIC accepts the virtual MAC
+    // (the kernel takes the membership back when the filter socket closes,
+    // however we exit), each VIP is steered and each IPv6 VIP's
+    // solicited-node group joined.
+    let mut nic = Nic::open(&args.iface, args.bind, args.whole_nic).map_err(|e| e.to_string())?;
+    let answer_mac = if args.own_mac { nic.mac() } else { args.mac.unwrap_or_else(|| vrrp_mac_v4(args.vrid)) };
+    let port = nic.open_port(args.queue).map_err(|e| e.to_string())?;
     let bound = port.bound_mode();
-    steering.add_socket(args.queue, port.raw_fd()).map_err(|e| e.to_string())?;
     if !args.own_mac {
-        steering.add_vmac(answer_mac).map_err(|e| e.to_string())?;
+        nic.add_vmac(answer_mac).map_err(|e| e.to_string())?;
     }
-    for vip in &args.vips {
-        steering.add_vip(*vip).map_err(|e| e.to_string())?;
-    }
-    if !args.own_mac {
-        filter.add_unicast(answer_mac).map_err(|e| e.to_string())?;
-    }
+    nic.steer_vips(args.vips.iter().copied()).map_err(|e| e.to_string())?;
+    let attach_mode = nic.attach_mode();
 
     let vip_list: Vec<String> = args.vips.iter().map(|v| v.to_string()).collect();
     eprintln!(
@@ -127,8 +114,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
         }
     })?;
     let (answered, leaked) = (worker.handler().counters(), worker.ports_mut()[0].frames_held());
-    drop(steering);
-    drop(filter);
+    drop(nic);
     let total = handle.stats[0].read();
     let mut summary = json!({
         "tool": "serve",

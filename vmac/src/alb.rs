@@ -63,17 +63,18 @@ struct Nic {
     clients: usize,
 }
 
-/// Counters of an assignment table.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AlbCounters {
-    /// Clients assigned for the first time.
-    pub assigned: u64,
-    /// Clients pushed out to make room (least recently heard first).
-    pub evicted: u64,
-    /// Clients moved to another NIC (link loss or rebalance).
-    pub moved: u64,
-    /// Requests that could not be answered: no NIC had its link.
-    pub no_nic_up: u64,
+vipdrift_wire::counter_set! {
+    /// What the table did.
+    pub struct AlbCounters {
+        /// Clients assigned for the first time.
+        assigned: table => "assigned",
+        /// Clients pushed out to make room (least recently heard first).
+        evicted: table => "evicted",
+        /// Clients moved to another NIC (link loss or rebalance).
+        moved: table => "moved",
+        /// Requests that could not be answered: no NIC had its link.
+        no_nic_up: table => "no_nic_up",
+    }
 }
 
 /// The client → NIC table of one group of NICs.

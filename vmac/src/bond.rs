@@ -32,9 +32,11 @@ use vipdrift_wire::MacAddr;
 pub const MAX_NICS: usize = 8;
 
 /// How a bond spreads traffic over its NICs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum BondMode {
     /// Clients know one MAC, the primary's; replies leave through every NIC.
+    #[default]
     Tlb,
     /// Each client is told one NIC's MAC, chosen by the control thread.
     Alb,
@@ -83,62 +85,28 @@ pub enum BondOutcome {
     Rejected(Reject),
 }
 
-/// What a worker's bond service did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BondCounters {
-    /// ARP requests answered in place (tlb).
-    pub arp_replies: u64,
-    /// ARP requests handed to the control thread (alb).
-    pub arp_to_control: u64,
-    /// Echo requests answered.
-    pub echo_replies: u64,
-    /// Echo replies sent out of another NIC than the request came in on (tlb).
-    pub echo_spread: u64,
-    /// Frames for a VIP left to another NIC: a broadcast ARP request heard
-    /// on a NIC that is not primary, a frame to a MAC this NIC does not carry.
-    pub other_nic: u64,
-    /// Echo requests not answered because no NIC had its link.
-    pub no_link: u64,
-    /// Malformed ARP frames.
-    pub bad_arp: u64,
-    /// Malformed echo requests.
-    pub bad_echo: u64,
-    /// Gratuitous ARPs for a VIP heard: announcements, never answered.
-    pub announcements_heard: u64,
-}
-
-impl BondCounters {
-    /// How many counters there are.
-    pub const LEN: usize = 9;
-
-    /// The counters in field order, for publishing them as atomics.
-    pub fn to_array(&self) -> [u64; Self::LEN] {
-        [
-            self.arp_replies,
-            self.arp_to_control,
-            self.echo_replies,
-            self.echo_spread,
-            self.other_nic,
-            self.no_link,
-            self.bad_arp,
-            self.bad_echo,
-            self.announcements_heard,
-        ]
-    }
-
-    /// The inverse of [`BondCounters::to_array`].
-    pub fn from_array(v: [u64; Self::LEN]) -> BondCounters {
-        BondCounters {
-            arp_replies: v[0],
-            arp_to_control: v[1],
-            echo_replies: v[2],
-            echo_spread: v[3],
-            other_nic: v[4],
-            no_link: v[5],
-            bad_arp: v[6],
-            bad_echo: v[7],
-            announcements_heard: v[8],
-        }
+vipdrift_wire::counter_set! {
+    /// What a worker's bond service did.
+    pub struct BondCounters {
+        /// ARP requests answered in place (tlb).
+        arp_replies: served => "arp_replies",
+        /// ARP requests handed to the control thread (alb).
+        arp_to_control: served => "arp_to_control",
+        /// Echo requests answered.
+        echo_replies: served => "echo_replies",
+        /// Echo replies sent out of another NIC than the request came in on (tlb).
+        echo_spread: served => "echo_spread",
+        /// Frames for a VIP left to another NIC: a broadcast ARP request heard
+        /// on a NIC that is not primary, a frame to a MAC this NIC does not carry.
+        other_nic: served => "other_nic",
+        /// Echo requests not answered because no NIC had its link.
+        no_link: served => "no_link",
+        /// Malformed ARP frames.
+        bad_arp: served => "bad_arp",
+        /// Malformed echo requests.
+        bad_echo: served => "bad_echo",
+        /// Gratuitous ARPs for a VIP heard: announcements, never answered.
+        announcements_heard: served => "announcements_heard",
     }
 }
 
@@ -340,6 +308,12 @@ impl TlbPlan {
             up: self.up.clone(),
             primary: self.holder,
         }
+    }
+}
+
+impl std::fmt::Display for BondMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -19,4 +19,6 @@ pub mod ndp;
 pub mod service;
 
 pub use bond::{BondCounters, BondMode, BondOutcome, BondService, BondView, TlbPlan};
-pub use service::{vrrp_mac_v4, vrrp_mac_v6, AddressMode, Group, Outcome, Reject, ServiceCounters, VmacService};
+pub use service::{
+    vrrp_mac, vrrp_mac_v4, vrrp_mac_v6, AddressMode, Group, Outcome, Reject, ServiceCounters, VmacService,
+};

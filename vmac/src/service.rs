@@ -9,11 +9,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use vipdrift_wire::MacAddr;
 
 /// How a group's VIPs move between nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum AddressMode {
     /// A virtual MAC moves with the VIPs (VRRP's 00:00:5e:00:01:{VRID}, or
     /// any configured locally administered MAC): clients never relearn.
+    #[default]
     Vmac,
     /// The interface's own MAC: the VIPs move, the MAC does not, and a
     /// takeover's gratuitous ARPs teach clients the new owner's MAC.
@@ -38,6 +39,14 @@ pub fn vrrp_mac_v4(vrid: u8) -> MacAddr {
 /// VRRP's IPv6 virtual MAC for `vrid` (RFC 9568 §7.3): 00:00:5e:00:02:{VRID}.
 pub fn vrrp_mac_v6(vrid: u8) -> MacAddr {
     MacAddr([0x00, 0x00, 0x5e, 0x00, 0x02, vrid])
+}
+
+/// VRRP's virtual MAC for `vrid` in `family` (RFC 9568 §7.3).
+pub fn vrrp_mac(family: vipdrift_wire::Family, vrid: u8) -> MacAddr {
+    match family {
+        vipdrift_wire::Family::Ipv4 => vrrp_mac_v4(vrid),
+        vipdrift_wire::Family::Ipv6 => vrrp_mac_v6(vrid),
+    }
 }
 
 /// A group of VIPs answered from one MAC and owned (or not) together.
@@ -79,25 +88,27 @@ pub enum Reject {
     Echo(#[from] EchoError),
 }
 
-/// What the service did, for stats.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ServiceCounters {
-    /// ARP requests answered.
-    pub arp_replies: u64,
-    /// Neighbor solicitations answered.
-    pub na_replies: u64,
-    /// ICMP and ICMPv6 echo requests answered.
-    pub echo_replies: u64,
-    /// Frames for a VIP this node does not own now.
-    pub not_owned: u64,
-    /// Malformed ARP frames.
-    pub bad_arp: u64,
-    /// Malformed neighbor solicitations.
-    pub bad_ndp: u64,
-    /// Malformed echo requests.
-    pub bad_echo: u64,
-    /// Gratuitous ARPs heard (sender IP = target IP): announcements, never answered.
-    pub announcements_heard: u64,
+vipdrift_wire::counter_set! {
+    /// What the service did, for stats: its `reply` counters are what it
+    /// answered, its `rejected` ones what it dropped or only counted.
+    pub struct ServiceCounters {
+        /// ARP requests answered.
+        arp_replies: reply => "arp",
+        /// Neighbor solicitations answered.
+        na_replies: reply => "na",
+        /// ICMP and ICMPv6 echo requests answered.
+        echo_replies: reply => "echo",
+        /// Frames for a VIP this node does not own now.
+        not_owned: rejected => "not_owned",
+        /// Malformed ARP frames.
+        bad_arp: rejected => "bad_arp",
+        /// Malformed neighbor solicitations.
+        bad_ndp: rejected => "bad_ndp",
+        /// Malformed echo requests.
+        bad_echo: rejected => "bad_echo",
+        /// Gratuitous ARPs heard (sender IP = target IP): announcements, never answered.
+        announcements_heard: rejected => "announcement",
+    }
 }
 
 /// The endpoint table and responders. Updates may allocate; `handle` does not.
@@ -160,6 +171,16 @@ impl VmacService {
     /// The groups.
     pub fn groups(&self) -> &[Group] {
         &self.groups
+    }
+
+    /// The group holding `vip`, if any (owned or not).
+    #[inline]
+    pub fn group_of(&self, vip: IpAddr) -> Option<&Group> {
+        let index = match vip {
+            IpAddr::V4(a) => self.v4.get(&a),
+            IpAddr::V6(a) => self.v6.get(&a),
+        }?;
+        self.groups.get(*index)
     }
 
     /// The counters so far.
@@ -284,6 +305,12 @@ impl VmacService {
             }
             None => Outcome::NotOurs,
         }
+    }
+}
+
+impl std::fmt::Display for AddressMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 use vipdrift_vmac::arp::{write_garp, GarpForm};
 use vipdrift_vmac::ndp::write_unsolicited_na;
-use vipdrift_vmac::{vrrp_mac_v4, vrrp_mac_v6, AddressMode};
+use vipdrift_vmac::{vrrp_mac, AddressMode};
 use vipdrift_wire::{Family, MacAddr, Time};
 
 /// A group's configuration.
@@ -87,10 +87,9 @@ impl GroupConfig {
 
     /// The MAC the group's VIPs live on and its adverts leave from.
     pub fn mac(&self) -> MacAddr {
-        match (self.mode, self.ipv4()) {
-            (AddressMode::OwnMac, _) => self.interface_mac,
-            (AddressMode::Vmac, true) => vrrp_mac_v4(self.vrid),
-            (AddressMode::Vmac, false) => vrrp_mac_v6(self.vrid),
+        match self.mode {
+            AddressMode::OwnMac => self.interface_mac,
+            AddressMode::Vmac => vrrp_mac(self.family(), self.vrid),
         }
     }
 
@@ -132,35 +131,36 @@ pub enum Output {
     },
 }
 
-/// A group's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GroupCounters {
-    /// Adverts sent.
-    pub adverts_sent: u64,
-    /// Adverts accepted.
-    pub adverts_received: u64,
-    /// Adverts with the RFC 5798 (pseudo-header) IPv4 checksum.
-    pub pseudo_header_checksums: u64,
-    /// Adverts with the RFC 9568 (message-only) IPv4 checksum.
-    pub message_only_checksums: u64,
-    /// Rejected by the codec: TTL, version, type, checksum, count, interval, IP header, truncated.
-    pub malformed: u64,
-    /// Rejected: our own adverts.
-    pub own_adverts: u64,
-    /// Rejected: not a configured unicast peer.
-    pub not_a_peer: u64,
-    /// Adverts for other VRIDs (or the other family).
-    pub other_vrid: u64,
-    /// Rejected because this node is the address owner.
-    pub while_owner: u64,
-    /// GARP / unsolicited NA frames sent.
-    pub garps_sent: u64,
-    /// State transitions.
-    pub transitions: u64,
-    /// Two masters met (a healed partition, or a preemption): counted by the
-    /// winner when it hears the loser (it then announces again) and by the
-    /// loser when it yields.
-    pub split_brains: u64,
+vipdrift_wire::counter_set! {
+    /// A group's counters.
+    pub struct GroupCounters {
+        /// Adverts sent.
+        adverts_sent: advert => "adverts_sent",
+        /// Adverts accepted.
+        adverts_received: advert => "adverts_received",
+        /// Adverts with the RFC 5798 (pseudo-header) IPv4 checksum.
+        pseudo_header_checksums: checksum => "pseudo_header",
+        /// Adverts with the RFC 9568 (message-only) IPv4 checksum.
+        message_only_checksums: checksum => "message_only",
+        /// Rejected by the codec: TTL, version, type, checksum, count, interval, IP header, truncated.
+        malformed: rejected => "malformed",
+        /// Rejected: our own adverts.
+        own_adverts: rejected => "own_advert",
+        /// Rejected: not a configured unicast peer.
+        not_a_peer: rejected => "not_a_peer",
+        /// Adverts for other VRIDs (or the other family).
+        other_vrid: rejected => "other_vrid",
+        /// Rejected because this node is the address owner.
+        while_owner: rejected => "while_owner",
+        /// GARP / unsolicited NA frames sent.
+        garps_sent: announce => "garps_sent",
+        /// State transitions.
+        transitions: state => "transitions",
+        /// Two masters met (a healed partition, or a preemption): counted by the
+        /// winner when it hears the loser (it then announces again) and by the
+        /// loser when it yields.
+        split_brains: state => "split_brains",
+    }
 }
 
 /// One VRRP group.

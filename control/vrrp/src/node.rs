@@ -26,6 +26,7 @@ use crate::spec::GroupSpec;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use vipdrift_vmac::Group;
 use vipdrift_wire::{Family, MacAddr, Time};
@@ -112,10 +113,12 @@ pub enum NodeAction {
 }
 
 /// A state change and how long its trigger took to act on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
     /// The group.
     pub group: GroupId,
+    /// Its definition when it changed state (a removed group's last one).
+    pub spec: Arc<GroupSpec>,
     /// When.
     pub at: Time,
     /// Old state.
@@ -132,7 +135,7 @@ pub struct Transition {
 }
 
 /// What the shell reports, after it has carried out the actions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeEvent {
     /// A group changed state.
     Transition(Transition),
@@ -184,7 +187,7 @@ struct Link {
 struct RunningGroup {
     id: GroupId,
     interface: InterfaceId,
-    spec: GroupSpec,
+    spec: Arc<GroupSpec>,
     group: VrrpGroup,
     started: Time,
     owned: bool,
@@ -204,7 +207,7 @@ impl RunningGroup {
 }
 
 /// A running group as the shell sees it (status, stats, NIC bookkeeping).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct GroupView<'a> {
     /// Its id.
     pub id: GroupId,
@@ -219,7 +222,7 @@ pub struct GroupView<'a> {
     /// When it entered its current state.
     pub state_since: Time,
     /// Its last transition.
-    pub last_transition: Option<Transition>,
+    pub last_transition: Option<&'a Transition>,
 }
 
 impl<'a> From<&'a RunningGroup> for GroupView<'a> {
@@ -231,7 +234,7 @@ impl<'a> From<&'a RunningGroup> for GroupView<'a> {
             group: &g.group,
             owned: g.owned,
             state_since: g.state_since,
-            last_transition: g.last_transition,
+            last_transition: g.last_transition.as_ref(),
         }
     }
 }
@@ -338,7 +341,7 @@ impl Node {
         self.groups.push(RunningGroup {
             id,
             interface,
-            spec,
+            spec: Arc::new(spec),
             group,
             started: now,
             owned: false,
@@ -486,8 +489,7 @@ impl Node {
         self.groups
             .iter()
             .filter(|g| g.interface == interface && g.id != except)
-            .filter(|g| g.spec.mode == vipdrift_vmac::AddressMode::Vmac)
-            .map(|g| g.group.config().mac())
+            .filter_map(|g| g.spec.virtual_mac())
             .collect()
     }
 
@@ -556,7 +558,7 @@ impl Node {
         let mut plan = ReloadPlan::default();
         for g in &self.groups {
             match new.iter().find(|n| n.key() == g.spec.key()) {
-                Some(n) if n.same_identity(&g.spec) && *n == g.spec => plan.unchanged.push(g.id),
+                Some(n) if n.same_identity(&g.spec) && *n == *g.spec => plan.unchanged.push(g.id),
                 Some(n) if n.same_identity(&g.spec) => {
                     plan.changed.push((g.id, n.clone(), g.spec.describe_change(n)));
                 }
@@ -581,7 +583,7 @@ impl Node {
         }
         let removed = self.groups.remove(g);
         self.actions.push_back(NodeAction::RemoveGroup { interface: removed.interface, group: removed.id });
-        Ok(removed.spec)
+        Ok(Arc::unwrap_or_clone(removed.spec))
     }
 
     /// Reconfigures a running group in place, keeping its state: the
@@ -590,7 +592,7 @@ impl Node {
     pub fn change_group(&mut self, now: Time, id: GroupId, spec: GroupSpec) -> Result<(), NodeError> {
         let g = self.index(id)?;
         let config = spec.group_config(self.groups[g].group.config().primary, self.interface_mac(g));
-        self.groups[g].spec = spec;
+        self.groups[g].spec = Arc::new(spec);
         let view = self.groups[g].view();
         self.actions.push_back(NodeAction::SetGroup { interface: self.groups[g].interface, group: view });
         self.groups[g].group.reconfigure(now, config, &mut self.outputs);
@@ -656,11 +658,18 @@ impl Node {
                         Reason::LinkDown | Reason::LinkUp => self.links[interface.0].changed_since,
                         _ => now,
                     };
-                    let transition =
-                        Transition { group: group.id, at: now, from, to, reason, elapsed: now.since(since) };
+                    let transition = Transition {
+                        group: group.id,
+                        spec: group.spec.clone(),
+                        at: now,
+                        from,
+                        to,
+                        reason,
+                        elapsed: now.since(since),
+                    };
                     let group = &mut self.groups[g];
                     group.state_since = now;
-                    group.last_transition = Some(transition);
+                    group.last_transition = Some(transition.clone());
                     self.events.push_back(NodeEvent::Transition(transition));
                 }
             }

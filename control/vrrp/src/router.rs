@@ -9,9 +9,11 @@ use std::time::Duration;
 use vipdrift_wire::Time;
 
 /// RFC 9568 §6.4 states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum State {
     /// Not participating (before startup, after shutdown).
+    #[default]
     Initialize,
     /// Watching the master.
     Backup,
@@ -23,6 +25,17 @@ pub enum State {
 }
 
 impl State {
+    /// The number keepalived gives the state (and `vipdrift_group_state`
+    /// shows): initialize 0, backup 1, master 2, fault 3.
+    pub fn number(self) -> u8 {
+        match self {
+            State::Initialize => 0,
+            State::Backup => 1,
+            State::Master => 2,
+            State::Fault => 3,
+        }
+    }
+
     /// Lower-case name, as logs, notify hooks and JSON use it.
     pub fn name(self) -> &'static str {
         match self {
@@ -35,11 +48,13 @@ impl State {
 }
 
 /// Why a transition happened (for logs and notify hooks).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum Reason {
     /// Startup as the address owner (priority 255).
     OwnerStartup,
     /// Startup as a backup.
+    #[default]
     Startup,
     /// The master-down timer fired: no advert heard for Master_Down_Interval.
     MasterDown,
@@ -384,6 +399,18 @@ impl VirtualRouter {
             actions.push(Action::SendAdvert { priority: self.config.priority });
             self.set(Timer::Adver, Some(now.after(self.config.advert_interval)));
         }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

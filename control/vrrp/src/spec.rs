@@ -69,6 +69,11 @@ impl GroupSpec {
         }
     }
 
+    /// The virtual MAC its VIPs live on, in vmac mode.
+    pub fn virtual_mac(&self) -> Option<MacAddr> {
+        (self.mode == AddressMode::Vmac).then(|| vipdrift_vmac::vrrp_mac(self.family, self.vrid))
+    }
+
     /// What names the group across reloads: its name and family.
     pub fn key(&self) -> (&str, Family) {
         (&self.name, self.family)

@@ -188,7 +188,7 @@ fn a_stopping_master_keeps_answering_until_its_successor_advertises() {
     assert!(lan.log.adverts.contains(&(stopped_at, 0, 0)), "a priority-0 advert");
     lan.run_until(Time(stopped_at + 100 * MS));
 
-    let took_over = lan.log.transitions.iter().find(|(n, t)| *n == 1 && t.to == State::Master).unwrap().1;
+    let took_over = lan.log.transitions.iter().find(|(n, t)| *n == 1 && t.to == State::Master).unwrap().1.clone();
     assert_eq!(took_over.reason, Reason::MasterDown);
     let first_advert = lan.log.adverts.iter().find(|&&(t, n, p)| n == 1 && p == 100 && t >= took_over.at.0).unwrap();
     let (gave_up, owned) = lan.last_owned(0).unwrap();
@@ -248,7 +248,7 @@ fn a_link_loss_faults_only_that_interfaces_groups_and_counts_from_the_last_good_
     lan.nodes[0].handle_link(Time(100 * MS), InterfaceId(1), false, Time(95 * MS));
     lan.drain(0);
     assert_eq!((state(&lan, web), state(&lan, db)), (State::Master, State::Fault));
-    let (_, fault) = *lan.log.transitions.last().unwrap();
+    let (_, fault) = lan.log.transitions.last().unwrap().clone();
     assert_eq!((fault.group, fault.reason, fault.elapsed), (db, Reason::LinkDown, Duration::from_millis(5)));
     assert_eq!(lan.last_owned(0).map(|(_, o)| o), Some(false), "db stops answering at once");
 
@@ -265,7 +265,7 @@ fn a_takeover_reports_the_time_since_the_last_advert_heard() {
     lan.in_flight.clear();
     let last_heard = lan.now.0;
     lan.run_until(Time(last_heard + 100 * MS));
-    let (_, t) = *lan.log.transitions.iter().rev().find(|(n, _)| *n == 1).unwrap();
+    let (_, t) = lan.log.transitions.iter().rev().find(|(n, _)| *n == 1).unwrap().clone();
     assert_eq!((t.from, t.to, t.reason), (State::Backup, State::Master, Reason::MasterDown));
     assert!(t.elapsed >= Duration::from_millis(30) && t.elapsed <= Duration::from_micros(36_094 + 10_000));
     assert_eq!(t.elapsed, t.at.since(lan.nodes[1].group(GroupId(0)).unwrap().group.last_advert_heard().unwrap()));

@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// and `rejected`, say). Implemented by [`counter_set!`](crate::counter_set)
 /// for structs of named fields, and by hand for arrays indexed by an enum.
 pub trait CounterSet: Copy + Default {
-    /// Wire names, in field order.
+    /// Wire names, in field order: what the admin API and metrics print.
     const NAMES: &'static [&'static str];
+    /// Field names, in field order: what end-of-run JSON summaries print.
+    const FIELDS: &'static [&'static str];
     /// Each counter's kind, in field order.
     const KINDS: &'static [&'static str];
 
@@ -47,6 +49,15 @@ pub trait CounterSet: Copy + Default {
         let mut map = BTreeMap::new();
         self.for_each(|i, v| {
             map.insert(Self::NAMES[i].to_owned(), v);
+        });
+        map
+    }
+
+    /// Every counter by field name.
+    fn by_field(&self) -> BTreeMap<String, u64> {
+        let mut map = BTreeMap::new();
+        self.for_each(|i, v| {
+            map.insert(Self::FIELDS[i].to_owned(), v);
         });
         map
     }
@@ -108,6 +119,7 @@ macro_rules! counter_set {
 
         impl $crate::CounterSet for $name {
             const NAMES: &'static [&'static str] = &[$($wire),*];
+            const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
             const KINDS: &'static [&'static str] = &[$(stringify!($kind)),*];
 
             #[inline]
@@ -189,6 +201,7 @@ mod tests {
     fn a_set_names_its_counters_once_and_groups_them_by_kind() {
         let s = Sample { first: 1, second: 2, third: 3 };
         assert_eq!(Sample::NAMES, &["first", "second_wire", "third"]);
+        assert_eq!(Sample::FIELDS, &["first", "second", "third"]);
         assert_eq!(s.by_name("second_wire"), Some(2));
         assert_eq!(
             s.named_of_kind("dropped").into_iter().collect::<Vec<_>>(),

@@ -4,10 +4,11 @@ use std::fmt;
 use std::net::IpAddr;
 
 /// An address family: a VRRP group, a VIP, an advert is one or the other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum Family {
     /// IPv4.
+    #[default]
     Ipv4,
     /// IPv6.
     Ipv6,

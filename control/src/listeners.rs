@@ -39,9 +39,9 @@ const READ_BUDGET: usize = 64 << 10;
 /// What a client asked.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    /// An admin request (parsed), to be answered with [`Endpoints::reply`].
+    /// An admin request (parsed), to be answered with [`Listeners::reply`].
     Admin(Request),
-    /// A metrics scrape (`head_only` for HEAD), to be answered with [`Endpoints::reply_metrics`].
+    /// A metrics scrape (`head_only` for HEAD), to be answered with [`Listeners::reply_metrics`].
     Scrape {
         /// HEAD rather than GET.
         head_only: bool,
@@ -88,9 +88,9 @@ struct Connection {
     writable_interest: bool,
 }
 
-/// Counters of the endpoints.
+/// Counters of the listeners.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct EndpointCounters {
+pub(crate) struct ListenerCounters {
     /// Admin requests parsed.
     pub(crate) admin_requests: u64,
     /// Admin requests refused (malformed, oversized).
@@ -100,15 +100,15 @@ pub(crate) struct EndpointCounters {
 }
 
 /// The listeners and their connections.
-pub(crate) struct Endpoints {
-    admin: UnixListener,
-    admin_path: PathBuf,
+pub(crate) struct Listeners {
+    /// The admin socket and its path, unless the embedder turned it off.
+    admin: Option<(UnixListener, PathBuf)>,
     metrics: Option<TcpListener>,
     connections: HashMap<Token, Connection>,
     next_token: usize,
     /// Connections with input left over from the last round.
     unread: Vec<Token>,
-    pub(crate) counters: EndpointCounters,
+    pub(crate) counters: ListenerCounters,
 }
 
 /// Why an endpoint could not be opened.
@@ -159,24 +159,31 @@ fn bind_admin(path: &Path) -> Result<UnixListener, String> {
     Ok(listener)
 }
 
-impl Endpoints {
-    /// Opens the admin socket and, if asked, the metrics listener, and
-    /// registers both with `registry`.
-    pub(crate) fn open(registry: &Registry, admin: &Path, metrics: Option<SocketAddr>) -> Result<Endpoints, String> {
-        let mut listener = bind_admin(admin)?;
-        let mut endpoints = Endpoints {
-            admin: {
+impl Listeners {
+    /// Opens the admin socket (if any) and the metrics listener (if asked),
+    /// and registers them with `registry`.
+    pub(crate) fn open(
+        registry: &Registry,
+        admin: Option<&Path>,
+        metrics: Option<SocketAddr>,
+    ) -> Result<Listeners, String> {
+        let admin = match admin {
+            None => None,
+            Some(path) => {
+                let mut listener = bind_admin(path)?;
                 registry
                     .register(&mut listener, ADMIN, Interest::READABLE)
-                    .map_err(|e| socket_error(admin, "cannot register", e))?;
-                listener
-            },
-            admin_path: admin.to_owned(),
+                    .map_err(|e| socket_error(path, "cannot register", e))?;
+                Some((listener, path.to_owned()))
+            }
+        };
+        let mut listeners = Listeners {
+            admin,
             metrics: None,
             connections: HashMap::new(),
             next_token: FIRST_CONNECTION,
             unread: Vec::new(),
-            counters: EndpointCounters::default(),
+            counters: ListenerCounters::default(),
         };
         if let Some(address) = metrics {
             let mut listener = TcpListener::bind(address)
@@ -184,14 +191,14 @@ impl Endpoints {
             registry
                 .register(&mut listener, METRICS, Interest::READABLE)
                 .map_err(|e| format!("metrics endpoint {address}: cannot register: {e}"))?;
-            endpoints.metrics = Some(listener);
+            listeners.metrics = Some(listener);
         }
-        Ok(endpoints)
+        Ok(listeners)
     }
 
-    /// The admin socket's path.
-    pub(crate) fn admin_path(&self) -> &Path {
-        &self.admin_path
+    /// The admin socket's path, if there is one.
+    pub(crate) fn admin_path(&self) -> Option<&Path> {
+        self.admin.as_ref().map(|(_, path)| path.as_path())
     }
 
     /// Where the metrics endpoint listens.
@@ -219,7 +226,8 @@ impl Endpoints {
         // Bounded: a connect storm cannot keep the control thread here.
         for _ in 0..64 {
             let accepted = if admin {
-                self.admin.accept().map(|(s, _)| Stream::Unix(s))
+                let Some((listener, _)) = &self.admin else { return };
+                listener.accept().map(|(s, _)| Stream::Unix(s))
             } else if let Some(listener) = &self.metrics {
                 listener.accept().map(|(s, _)| Stream::Tcp(s))
             } else {
@@ -464,8 +472,10 @@ impl Endpoints {
     }
 }
 
-impl Drop for Endpoints {
+impl Drop for Listeners {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.admin_path);
+        if let Some((_, path)) = &self.admin {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }

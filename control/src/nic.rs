@@ -1,0 +1,169 @@
+//! One recipe for preparing a NIC for VIPs, shared by the daemon's
+//! interfaces, its bonds and `vipdrift serve`: attach the steering program,
+//! put the virtual MAC in the NIC's unicast filter and the steering map,
+//! steer each VIP and join each IPv6 VIP's solicited-node group (no kernel
+//! socket joins it for us), and join VRRP's group for the adverts.
+//!
+//! The steering maps and the NIC filters hold everything configured from
+//! the start, so a backup's share of VIP traffic reaches its workers and is
+//! dropped and counted there rather than leaking to the kernel, and a
+//! takeover costs no syscall before the first GARP.
+
+use crate::daemon::RuntimeError;
+use std::net::IpAddr;
+use vipdrift_engine::{
+    AfXdpConfig, AfXdpPort, BindMode, NicFilter, Steering, SteeringConfig, SteeringError, XdpAttachMode,
+};
+use vipdrift_wire::MacAddr;
+
+pub(crate) fn iface_error(iface: &str, message: impl ToString) -> RuntimeError {
+    RuntimeError::Interface { iface: iface.to_owned(), message: message.to_string() }
+}
+
+/// A NIC prepared for vipdrift. Fields drop in order: the steering program
+/// is detached before the NIC filter memberships go.
+pub struct Nic {
+    steering: Steering,
+    filter: NicFilter,
+    mac: MacAddr,
+    bind: BindMode,
+}
+
+impl Nic {
+    /// Opens the NIC's filter, reads its MAC and attaches the steering
+    /// program (in the mode `bind` implies; `whole_nic` steers every frame
+    /// to the engine).
+    pub fn open(name: &str, bind: BindMode, whole_nic: bool) -> Result<Nic, RuntimeError> {
+        let filter = NicFilter::open(name).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                iface_error(name, "does not exist in this network namespace (see `ip link`)")
+            }
+            _ => iface_error(name, e),
+        })?;
+        let mac = filter.mac().map_err(|e| iface_error(name, format!("cannot read its MAC address: {e}")))?;
+        let mode = XdpAttachMode::for_bind(bind);
+        let steering_config = SteeringConfig { iface: name.to_owned(), mode, whole_nic };
+        let steering = Steering::attach(&steering_config).map_err(|e| iface_error(name, e))?;
+        Ok(Nic { steering, filter, mac, bind })
+    }
+
+    /// The interface's name.
+    pub fn name(&self) -> &str {
+        self.filter.iface()
+    }
+
+    /// The NIC's own MAC.
+    pub fn mac(&self) -> MacAddr {
+        self.mac
+    }
+
+    /// The mode the steering program is attached in.
+    pub fn attach_mode(&self) -> XdpAttachMode {
+        self.steering.mode()
+    }
+
+    /// The NIC's filter (carrier, memberships).
+    pub(crate) fn filter(&self) -> &NicFilter {
+        &self.filter
+    }
+
+    fn error(&self, message: impl ToString) -> RuntimeError {
+        iface_error(self.name(), message)
+    }
+
+    fn steer(&self, result: Result<(), SteeringError>) -> Result<(), RuntimeError> {
+        result.map_err(|e| self.error(e))
+    }
+
+    /// Opens the AF_XDP socket of one queue and puts it in the steering program's map.
+    pub fn open_port(&mut self, queue: u32) -> Result<AfXdpPort, RuntimeError> {
+        let mut port_config = AfXdpConfig::new(self.name(), queue);
+        port_config.load_default_program = false;
+        port_config.bind = self.bind;
+        let port = AfXdpPort::open(&port_config).map_err(|e| self.error(format!("queue {queue}: {e}")))?;
+        let result = self.steering.add_socket(queue, port.raw_fd());
+        self.steer(result)?;
+        Ok(port)
+    }
+
+    /// Makes the NIC accept frames for `vmac` and steers them to the engine.
+    pub fn add_vmac(&mut self, vmac: MacAddr) -> Result<(), RuntimeError> {
+        self.filter.add_unicast(vmac).map_err(|e| self.error(e))?;
+        let result = self.steering.add_vmac(vmac);
+        self.steer(result)
+    }
+
+    /// Takes back [`Nic::add_vmac`]: the filter membership (counted per
+    /// add), and the steering entry unless another group still uses it.
+    pub fn remove_vmac(&mut self, vmac: MacAddr, still_used: bool) -> Result<(), RuntimeError> {
+        self.filter.remove_unicast(vmac).map_err(|e| self.error(e))?;
+        if still_used {
+            return Ok(());
+        }
+        let result = self.steering.remove_vmac(vmac);
+        self.steer(result)
+    }
+
+    /// Makes the NIC accept frames for another unicast MAC (a bond's other NICs').
+    pub(crate) fn accept_unicast(&self, mac: MacAddr) -> Result<(), RuntimeError> {
+        self.filter.add_unicast(mac).map_err(|e| self.error(e))
+    }
+
+    /// Joins a multicast group (VRRP's) in the NIC's filter.
+    pub fn join(&self, group: MacAddr) -> Result<(), RuntimeError> {
+        self.filter.add_multicast(group).map_err(|e| self.error(e))
+    }
+
+    /// Leaves a group joined with [`Nic::join`] (memberships are counted per join).
+    pub fn leave(&self, group: MacAddr) -> Result<(), RuntimeError> {
+        self.filter.remove_multicast(group).map_err(|e| self.error(e))
+    }
+
+    /// Steers each VIP to the engine and joins each IPv6 VIP's
+    /// solicited-node group, where neighbour solicitations for it go.
+    pub fn steer_vips(&mut self, vips: impl IntoIterator<Item = IpAddr>) -> Result<(), RuntimeError> {
+        for vip in vips {
+            let result = self.steering.add_vip(vip);
+            self.steer(result)?;
+            if let Some(solicited) = solicited_node_mac(vip) {
+                self.join(solicited)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes back what [`Nic::steer_vips`] did for `vips`: each solicited-node
+    /// membership, and each steering entry no other group (in `still_used`)
+    /// has.
+    pub fn unsteer_vips(&mut self, vips: &[IpAddr], still_used: &[IpAddr]) -> Result<(), RuntimeError> {
+        for &vip in vips {
+            if let Some(solicited) = solicited_node_mac(vip) {
+                self.leave(solicited)?;
+            }
+            if !still_used.contains(&vip) {
+                let result = self.steering.remove_vip(vip);
+                self.steer(result)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The solicited-node multicast MAC of an IPv6 address (33:33:ff + its last 24 bits).
+pub fn solicited_node_mac(ip: IpAddr) -> Option<MacAddr> {
+    let IpAddr::V6(v6) = ip else { return None };
+    let o = v6.octets();
+    Some(MacAddr([0x33, 0x33, 0xff, o[13], o[14], o[15]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_solicited_node_group_takes_the_last_24_bits() {
+        let mac = solicited_node_mac("2001:db8::1:2:3:456".parse().unwrap()).unwrap();
+        assert_eq!(mac, MacAddr([0x33, 0x33, 0xff, 0x03, 0x04, 0x56]));
+        assert_eq!(solicited_node_mac("198.51.100.1".parse().unwrap()), None);
+    }
+}

@@ -71,6 +71,54 @@ struct Alb {
     corrections_from: Option<Time>,
 }
 
+impl Alb {
+    /// A table for NICs with `macs` whose links are `up` now.
+    fn new(macs: &[MacAddr], up: &[bool], clients: usize) -> Alb {
+        let mut table = Assignments::new(macs, clients);
+        for (nic, &link) in up.iter().enumerate() {
+            if !link {
+                table.nic_down(nic);
+            }
+        }
+        Alb {
+            table,
+            primary: up.iter().position(|&u| u).unwrap_or(0),
+            pending: VecDeque::new(),
+            next_rebalance: Time::ZERO,
+            next_expire: Time::ZERO,
+            corrections_from: None,
+        }
+    }
+
+    fn next_deadline(&self) -> Time {
+        if !self.pending.is_empty() {
+            return Time::ZERO;
+        }
+        self.next_rebalance.min(self.next_expire).min(self.corrections_from.unwrap_or(Time::NEVER))
+    }
+
+    /// Rebalancing, ageing and announcement corrections due at `now`; the
+    /// client moves they make wait in `pending`.
+    fn tick(&mut self, now: Time, spec: &BondSpec) {
+        if self.next_rebalance <= now {
+            self.next_rebalance = now.after(spec.rebalance_interval);
+            let moves = self.table.rebalance(spec.rebalance_burst);
+            self.pending.extend(moves);
+        }
+        if self.next_expire <= now {
+            self.next_expire = now.after(EXPIRE_EVERY);
+            self.table.expire(now, spec.client_timeout);
+        }
+        if self.corrections_from.is_some_and(|t| t <= now) {
+            let due = self.table.due_updates(now, CORRECTIONS_PER_ROUND);
+            if due.is_empty() {
+                self.corrections_from = None;
+            }
+            self.pending.extend(due);
+        }
+    }
+}
+
 enum Balance {
     Tlb(TlbPlan),
     Alb(Alb),
@@ -135,22 +183,7 @@ impl Bond {
         let up: Vec<bool> = nics.iter().map(|n| n.link.up).collect();
         let balance = match spec.mode {
             BondMode::Tlb => Balance::Tlb(TlbPlan::new(&macs, &up)),
-            BondMode::Alb => {
-                let mut table = Assignments::new(&macs, spec.clients);
-                for (nic, &link) in up.iter().enumerate() {
-                    if !link {
-                        table.nic_down(nic);
-                    }
-                }
-                Balance::Alb(Alb {
-                    table,
-                    primary: up.iter().position(|&u| u).unwrap_or(0),
-                    pending: VecDeque::new(),
-                    next_rebalance: Time(0),
-                    next_expire: Time(0),
-                    corrections_from: None,
-                })
-            }
+            BondMode::Alb => Balance::Alb(Alb::new(&macs, &up, spec.clients)),
         };
         let mut bond = Bond {
             workers: Vec::new(),
@@ -214,13 +247,10 @@ impl Bond {
     pub(crate) fn next_deadline(&self) -> Time {
         let links = self.nics.iter().map(|n| n.link.next_check());
         let alb = match &self.balance {
-            Balance::Alb(alb) if !alb.pending.is_empty() => Some(Time(0)),
-            Balance::Alb(alb) => {
-                Some(alb.next_rebalance.min(alb.next_expire).min(alb.corrections_from.unwrap_or(Time(u64::MAX))))
-            }
+            Balance::Alb(alb) => Some(alb.next_deadline()),
             Balance::Tlb(_) => None,
         };
-        links.chain(alb).chain(self.next_announce).min().unwrap_or(Time(u64::MAX))
+        links.chain(alb).chain(self.next_announce).min().unwrap_or(Time::NEVER)
     }
 
     /// Frames from the workers, link checks and timers due at `now`.
@@ -231,22 +261,7 @@ impl Bond {
             self.announce(now);
         }
         let Balance::Alb(alb) = &mut self.balance else { return };
-        if alb.next_rebalance <= now {
-            alb.next_rebalance = now.after(self.spec.rebalance_interval);
-            let moves = alb.table.rebalance(self.spec.rebalance_burst);
-            alb.pending.extend(moves);
-        }
-        if alb.next_expire <= now {
-            alb.next_expire = now.after(EXPIRE_EVERY);
-            alb.table.expire(now, self.spec.client_timeout);
-        }
-        if alb.corrections_from.is_some_and(|t| t <= now) {
-            let due = alb.table.due_updates(now, CORRECTIONS_PER_ROUND);
-            if due.is_empty() {
-                alb.corrections_from = None;
-            }
-            alb.pending.extend(due);
-        }
+        alb.tick(now, &self.spec);
         self.send_pending();
     }
 
@@ -396,52 +411,54 @@ impl Bond {
             self.events.client_updates += 1;
         }
     }
+}
 
-    pub(crate) fn status(&self) -> admin::BondStatus {
-        let view = self.view();
-        let (per_nic, clients, capacity) = match &self.balance {
-            Balance::Tlb(_) => (vec![0; self.nics.len()], 0, 0),
-            Balance::Alb(alb) => (alb.table.clients_per_nic(), alb.table.len() as u64, self.spec.clients as u64),
-        };
-        admin::BondStatus {
-            name: self.spec.name.clone(),
-            mode: self.spec.mode,
-            vips: prefixed(&self.spec.vips),
-            primary_mac: self.primary_mac().to_string(),
-            nics: self
-                .nics
-                .iter()
-                .enumerate()
-                .map(|(i, nic)| admin::BondNicStatus {
-                    name: nic.config.name.clone(),
-                    hardware_mac: nic.hardware_mac.to_string(),
-                    mac: view.macs[i].to_string(),
-                    link_up: nic.link.up,
-                    primary: view.primary == i,
-                    clients: per_nic[i] as u64,
-                    link_changes: nic.link.changes,
-                    queues: self
-                        .workers
-                        .iter()
-                        .map(|w| admin::QueueBinding { queue: w.queue, bind_mode: w.bound })
-                        .collect(),
-                })
-                .collect(),
-            clients,
-            client_capacity: capacity,
-        }
+/// A bond as `status` shows it.
+pub(crate) fn status(bond: &Bond) -> admin::BondStatus {
+    let view = bond.view();
+    let (per_nic, clients, capacity) = match &bond.balance {
+        Balance::Tlb(_) => (vec![0; bond.nics.len()], 0, 0),
+        Balance::Alb(alb) => (alb.table.clients_per_nic(), alb.table.len() as u64, bond.spec.clients as u64),
+    };
+    admin::BondStatus {
+        name: bond.spec.name.clone(),
+        mode: bond.spec.mode,
+        vips: prefixed(&bond.spec.vips),
+        primary_mac: bond.primary_mac().to_string(),
+        nics: bond
+            .nics
+            .iter()
+            .enumerate()
+            .map(|(i, nic)| admin::BondNicStatus {
+                name: nic.config.name.clone(),
+                hardware_mac: nic.hardware_mac.to_string(),
+                mac: view.macs[i].to_string(),
+                link_up: nic.link.up,
+                primary: view.primary == i,
+                clients: per_nic[i] as u64,
+                link_changes: nic.link.changes,
+                queues: bond
+                    .workers
+                    .iter()
+                    .map(|w| admin::QueueBinding { queue: w.queue, bind_mode: w.bound })
+                    .collect(),
+            })
+            .collect(),
+        clients,
+        client_capacity: capacity,
     }
+}
 
-    pub(crate) fn stats(&self) -> admin::BondStats {
-        let mut served = BondCounters::default();
-        for worker in &self.workers {
-            served.add(&worker.answers.read_bond());
-        }
-        let mut counters = served.named();
-        counters.extend(self.events.named());
-        if let Balance::Alb(alb) = &self.balance {
-            counters.extend(alb.table.counters().named());
-        }
-        admin::BondStats { name: self.spec.name.clone(), mode: self.spec.mode, counters }
+/// A bond's counters as `stats` shows them.
+pub(crate) fn stats(bond: &Bond) -> admin::BondStats {
+    let mut served = BondCounters::default();
+    for worker in &bond.workers {
+        served.add(&worker.answers.read_bond());
     }
+    let mut counters = served.named();
+    counters.extend(bond.events.named());
+    if let Balance::Alb(alb) = &bond.balance {
+        counters.extend(alb.table.counters().named());
+    }
+    admin::BondStats { name: bond.spec.name.clone(), mode: bond.spec.mode, counters }
 }

@@ -88,6 +88,103 @@ struct Connection {
     writable_interest: bool,
 }
 
+impl Connection {
+    /// Hands over every complete request line; a malformed or oversized one
+    /// gets an error reply and the connection closes.
+    fn take_admin_requests(
+        &mut self,
+        token: Token,
+        counters: &mut ListenerCounters,
+        incoming: &mut Vec<(Token, Incoming)>,
+    ) {
+        while !self.closing {
+            let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
+                if self.input.len() >= MAX_REQUEST {
+                    counters.admin_errors += 1;
+                    let reply = Reply::failure(format!(
+                        "request longer than {MAX_REQUEST} bytes without a newline; expected one JSON object per line"
+                    ));
+                    self.output.extend_from_slice(reply.to_line().as_bytes());
+                    self.closing = true;
+                    self.input.clear();
+                }
+                return;
+            };
+            let line: Vec<u8> = self.input.drain(..=end).collect();
+            let line = &line[..line.len() - 1];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if line.len() >= MAX_REQUEST {
+                counters.admin_errors += 1;
+                let reply = Reply::failure(format!("request longer than {MAX_REQUEST} bytes"));
+                self.output.extend_from_slice(reply.to_line().as_bytes());
+                self.closing = true;
+                return;
+            }
+            match parse_request(line) {
+                Ok(request) => {
+                    counters.admin_requests += 1;
+                    self.pending += 1;
+                    incoming.push((token, Incoming::Admin(request)));
+                }
+                Err(error) => {
+                    counters.admin_errors += 1;
+                    tracing::debug!(%error, "admin request refused");
+                    self.output.extend_from_slice(Reply::failure(error).to_line().as_bytes());
+                    self.closing = true;
+                    self.input.clear();
+                }
+            }
+        }
+    }
+
+    /// Hands over a complete scrape; any other request is answered here.
+    fn take_http_request(&mut self, token: Token, incoming: &mut Vec<(Token, Incoming)>) {
+        if self.closing || self.pending > 0 {
+            return;
+        }
+        let request = parse_http_request(&self.input);
+        match &request {
+            HttpRequest::Incomplete => {}
+            HttpRequest::Get { path, head_only } if path == METRICS_PATH => {
+                self.closing = true;
+                self.pending += 1;
+                incoming.push((token, Incoming::Scrape { head_only: *head_only }));
+            }
+            _ => {
+                self.closing = true;
+                self.output.extend(http_answer(&request, String::new).unwrap_or_default());
+            }
+        }
+    }
+
+    /// Writes as much pending output as the socket takes; true if the
+    /// connection failed.
+    fn write_out(&mut self) -> bool {
+        let mut written = 0;
+        let mut failed = false;
+        while written < self.output.len() {
+            match self.stream.write(&self.output[written..]) {
+                Ok(0) => {
+                    failed = true;
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        self.output.drain(..written);
+        failed
+    }
+}
+
 /// Counters of the listeners.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ListenerCounters {
@@ -293,9 +390,9 @@ impl Listeners {
                         conn.input.extend_from_slice(&buf[..n]);
                     }
                     if matches!(conn.stream, Stream::Unix(_)) {
-                        self.take_admin_requests(token, incoming);
+                        conn.take_admin_requests(token, &mut self.counters, incoming);
                     } else {
-                        self.take_http_request(token, incoming);
+                        conn.take_http_request(token, incoming);
                     }
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
@@ -334,71 +431,6 @@ impl Listeners {
         !self.unread.is_empty()
     }
 
-    fn take_admin_requests(&mut self, token: Token, incoming: &mut Vec<(Token, Incoming)>) {
-        let Some(conn) = self.connections.get_mut(&token) else { return };
-        while !conn.closing {
-            let Some(end) = conn.input.iter().position(|&b| b == b'\n') else {
-                if conn.input.len() >= MAX_REQUEST {
-                    self.counters.admin_errors += 1;
-                    let reply = Reply::failure(format!(
-                        "request longer than {MAX_REQUEST} bytes without a newline; expected one JSON object per line"
-                    ));
-                    conn.output.extend_from_slice(reply.to_line().as_bytes());
-                    conn.closing = true;
-                    conn.input.clear();
-                }
-                return;
-            };
-            let line: Vec<u8> = conn.input.drain(..=end).collect();
-            let line = &line[..line.len() - 1];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            if line.len() >= MAX_REQUEST {
-                self.counters.admin_errors += 1;
-                let reply = Reply::failure(format!("request longer than {MAX_REQUEST} bytes"));
-                conn.output.extend_from_slice(reply.to_line().as_bytes());
-                conn.closing = true;
-                return;
-            }
-            match parse_request(line) {
-                Ok(request) => {
-                    self.counters.admin_requests += 1;
-                    conn.pending += 1;
-                    incoming.push((token, Incoming::Admin(request)));
-                }
-                Err(error) => {
-                    self.counters.admin_errors += 1;
-                    tracing::debug!(%error, "admin request refused");
-                    conn.output.extend_from_slice(Reply::failure(error).to_line().as_bytes());
-                    conn.closing = true;
-                    conn.input.clear();
-                }
-            }
-        }
-    }
-
-    fn take_http_request(&mut self, token: Token, incoming: &mut Vec<(Token, Incoming)>) {
-        let Some(conn) = self.connections.get_mut(&token) else { return };
-        if conn.closing || conn.pending > 0 {
-            return;
-        }
-        let request = parse_http_request(&conn.input);
-        match &request {
-            HttpRequest::Incomplete => {}
-            HttpRequest::Get { path, head_only } if path == METRICS_PATH => {
-                conn.closing = true;
-                conn.pending += 1;
-                incoming.push((token, Incoming::Scrape { head_only: *head_only }));
-            }
-            _ => {
-                conn.closing = true;
-                conn.output.extend(http_answer(&request, String::new).unwrap_or_default());
-            }
-        }
-    }
-
     /// Queues a reply to an admin request.
     pub(crate) fn reply(&mut self, registry: &Registry, token: Token, reply: &Reply) {
         let Some(conn) = self.connections.get_mut(&token) else { return };
@@ -418,24 +450,7 @@ impl Listeners {
 
     fn flush(&mut self, registry: &Registry, token: Token) {
         let Some(conn) = self.connections.get_mut(&token) else { return };
-        let mut written = 0;
-        let mut failed = false;
-        while written < conn.output.len() {
-            match conn.stream.write(&conn.output[written..]) {
-                Ok(0) => {
-                    failed = true;
-                    break;
-                }
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    failed = true;
-                    break;
-                }
-            }
-        }
-        conn.output.drain(..written);
+        let failed = conn.write_out();
         if failed
             || conn.output.len() > MAX_PENDING_OUTPUT
             || (conn.closing && conn.output.is_empty() && conn.pending == 0)

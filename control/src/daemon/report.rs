@@ -37,7 +37,7 @@ pub(super) fn status(running: &RunningNode, ops: &Operations) -> admin::Status {
         })
         .collect();
     let groups = running.node.groups().map(|g| group_status(running, &g, now)).collect();
-    let bonds = running.bonds.iter().map(crate::bond::Bond::status).collect();
+    let bonds = running.bonds.iter().map(crate::bond::status).collect();
     admin::Status { daemon, interfaces, groups, bonds }
 }
 
@@ -119,7 +119,7 @@ pub(super) fn stats(running: &RunningNode, ops: &Operations, listeners: Listener
         reloads: ops.reloads,
         reload_failures: ops.reload_failures,
     };
-    let bonds = running.bonds.iter().map(crate::bond::Bond::stats).collect();
+    let bonds = running.bonds.iter().map(crate::bond::stats).collect();
     admin::Stats { rate_window_s: window, queues, groups, bonds, control }
 }
 

@@ -49,6 +49,7 @@ mod bond;
 pub mod config;
 mod daemon;
 mod event;
+mod http;
 mod interface;
 mod link;
 mod listeners;

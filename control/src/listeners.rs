@@ -9,9 +9,8 @@
 //! module hands it the requests and writes back its replies.
 
 use crate::admin::{parse_request, Reply, Request, MAX_REQUEST};
-use crate::metrics::{
-    http_answer, http_response, parse_http_request, reason_phrase, HttpRequest, CONTENT_TYPE, METRICS_PATH,
-};
+use crate::http::{http_answer, http_response, parse_http_request, reason_phrase, HttpRequest};
+use crate::metrics::{CONTENT_TYPE, METRICS_PATH};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};

@@ -71,13 +71,16 @@ impl Interface {
         &mut self,
         groups: &[Group],
         make_handler: &mut dyn FnMut(&WorkerInfo) -> V,
+        leave_echo: bool,
         waker: &Arc<Waker>,
     ) -> Result<(), RuntimeError> {
         for (i, &queue) in self.config.queues.clone().iter().enumerate() {
             let port = self.nic.open_port(queue)?;
             let info =
                 WorkerInfo { interface: self.config.name.clone(), queue, core: self.config.cores.get(i).copied() };
-            let responder = Responder::with_handler(groups.iter().cloned(), make_handler(&info));
+            let responder = Responder::with_handler(groups.iter().cloned(), make_handler(&info))
+                .on_queue(queue)
+                .leave_echo_to_handler(leave_echo);
             let plan =
                 WorkerPlan { thread_name: format!("vd-{}-q{queue}", self.config.name), idle: self.config.idle, info };
             let (worker, rx) = start_worker(vec![port], responder, plan, waker)?;

@@ -27,6 +27,7 @@
 //!
 //! struct Sink(u64);
 //! impl VipHandler for Sink {
+//!     type Command = ();
 //!     fn handle(&mut self, _packet: &mut Packet<'_>, _frame: &VipFrame) -> Verdict {
 //!         self.0 += 1;
 //!         Verdict::Drop(DropReason::Handler)
@@ -66,5 +67,5 @@ pub use daemon::{
 };
 pub use event::{DaemonEvent, TransitionEvent};
 pub use nic::{solicited_node_mac, Nic};
-pub use responder::{Responder, ResponderCommand, ResponderStats, Unserved, VipFrame, VipHandler};
+pub use responder::{Responder, ResponderCommand, ResponderStats, Unserved, VipCommand, VipFrame, VipHandler};
 pub use workers::WorkerInfo;

@@ -5,12 +5,13 @@
 //! [`Unserved`], which drops it as `no_endpoint`); the rest is dropped and
 //! counted.
 
+use std::any::Any;
 use std::net::IpAddr;
 use std::sync::Arc;
 use vipdrift_engine::{DropReason, Handler, Packet, Verdict};
 use vipdrift_vmac::{BondCounters, BondOutcome, BondService, BondView, Group, Outcome, ServiceCounters, VmacService};
 use vipdrift_vrrp::advert::PROTO_VRRP;
-use vipdrift_wire::PublishedCounters;
+use vipdrift_wire::{MacAddr, PublishedCounters};
 
 /// The responder's counters, published for other threads (live output,
 /// stats): written by the worker only, with plain relaxed stores.
@@ -39,17 +40,42 @@ pub struct VipFrame {
     pub group: u32,
     /// The VIP the frame is addressed to.
     pub vip: IpAddr,
-    /// Whether this node owns the group now.
+    /// Whether this node owns the group now: always true, since a backup's
+    /// share of the VIP's traffic never reaches the handler (it is dropped
+    /// and counted `not_owned`).
     pub owned: bool,
+    /// The MAC the group's VIPs are answered with (its virtual MAC, or the
+    /// interface's own): the source for frames sent on the VIP's behalf.
+    pub mac: MacAddr,
+    /// The worker's port the frame arrived on.
+    pub port: u8,
+    /// The NIC queue of the worker.
+    pub queue: u32,
 }
 
-/// An embedder's data path behind the VIPs: called on the worker, per
-/// frame, for traffic to an owned VIP that vipdrift does not answer itself
-/// (anything but ARP, NS, echo and VRRP). Runs on the pinned worker, so it
-/// must not block, allocate or lock per packet.
+/// An embedder's data path behind the VIPs, one per worker.
+///
+/// [`VipHandler::handle`] is called on the pinned worker, per frame, for
+/// traffic to an owned VIP that vipdrift does not answer itself (anything
+/// but ARP, NS, VRRP and, unless the daemon was built to leave it, echo). It
+/// must not block, allocate or lock. Everything else is called between
+/// bursts, never in the middle of one.
 pub trait VipHandler: Send + 'static {
+    /// What [`crate::DaemonHandle::command_vip_handlers`] sends every worker's
+    /// handler (use `()` if nothing).
+    type Command: Send + Sync + 'static;
+
     /// Decides about one frame; may rewrite it in place.
     fn handle(&mut self, packet: &mut Packet<'_>, frame: &VipFrame) -> Verdict;
+
+    /// This node took (`true`) or gave up a group's VIPs.
+    fn ownership_changed(&mut self, _group: u32, _owned: bool) {}
+
+    /// A command from the daemon's handle.
+    fn command(&mut self, _command: &Self::Command) {}
+
+    /// A burst is done (publish counters here).
+    fn after_burst(&mut self) {}
 }
 
 /// No data path behind the VIPs: their other traffic is dropped and counted
@@ -58,6 +84,8 @@ pub trait VipHandler: Send + 'static {
 pub struct Unserved;
 
 impl VipHandler for Unserved {
+    type Command = ();
+
     #[inline]
     fn handle(&mut self, _packet: &mut Packet<'_>, _frame: &VipFrame) -> Verdict {
         Verdict::Drop(DropReason::NoEndpoint)
@@ -78,6 +106,19 @@ pub enum ResponderCommand {
     /// Serve a bond (this worker owns one queue of each of its NICs, in
     /// NIC order) with these NIC states; replaces the previous ones.
     SetBond(BondView),
+    /// A command for the VIP handler.
+    Vip(VipCommand),
+}
+
+/// A command for every worker's [`VipHandler`], shared by all of them: its
+/// `Command` type, or anything else, which the handler never sees.
+#[derive(Clone)]
+pub struct VipCommand(pub(crate) Arc<dyn Any + Send + Sync>);
+
+impl std::fmt::Debug for VipCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VipCommand")
+    }
 }
 
 /// One worker's responder: its own [`VmacService`] (or, on a bond's
@@ -89,6 +130,7 @@ pub struct Responder<V = Unserved> {
     bond: Option<BondService>,
     stats: Arc<ResponderStats>,
     vips: V,
+    queue: u32,
 }
 
 impl Responder {
@@ -117,7 +159,20 @@ impl<V: VipHandler> Responder<V> {
         for group in groups {
             service.set_group(group);
         }
-        Responder { service, bond: None, stats: Arc::default(), vips }
+        Responder { service, bond: None, stats: Arc::default(), vips, queue: 0 }
+    }
+
+    /// The NIC queue this responder's worker owns (what [`VipFrame::queue`] says).
+    pub fn on_queue(mut self, queue: u32) -> Responder<V> {
+        self.queue = queue;
+        self
+    }
+
+    /// Leaves echo requests for owned VIPs to the VIP handler instead of
+    /// answering them.
+    pub fn leave_echo_to_handler(mut self, leave: bool) -> Responder<V> {
+        self.service.leave_echo_to_caller(leave);
+        self
     }
 
     /// The VIP handler.
@@ -160,16 +215,36 @@ impl<V: VipHandler> Responder<V> {
         };
         match self.service.group_of(vip) {
             Some(group) if group.owned => {
-                let frame = VipFrame { group: group.id, vip, owned: true };
+                let frame = VipFrame {
+                    group: group.id,
+                    vip,
+                    owned: true,
+                    mac: group.mac,
+                    port: packet.port(),
+                    queue: self.queue,
+                };
                 self.vips.handle(packet, &frame)
             }
-            _ => Verdict::Drop(DropReason::NoEndpoint),
+            Some(_) => {
+                // A backup's share of the VIP's traffic: never delivered.
+                self.service.count_not_owned();
+                self.stats.service.publish(&self.service.counters());
+                Verdict::Drop(DropReason::NotOwned)
+            }
+            None => Verdict::Drop(DropReason::NoEndpoint),
         }
     }
 }
 
 impl<V: VipHandler> Handler for Responder<V> {
     type Command = ResponderCommand;
+
+    fn after_burst(&mut self) {
+        for id in self.service.take_handed_over() {
+            self.vips.ownership_changed(id, false);
+        }
+        self.vips.after_burst();
+    }
 
     #[inline]
     fn handle(&mut self, packet: &mut Packet<'_>) -> Verdict {
@@ -213,7 +288,15 @@ impl<V: VipHandler> Handler for Responder<V> {
                 self.service.remove_group(id);
             }
             ResponderCommand::SetOwned(id, owned) => {
-                self.service.set_owned(id, owned);
+                let was = self.service.groups().iter().any(|g| g.id == id && g.owned);
+                if self.service.set_owned(id, owned) && was != owned {
+                    self.vips.ownership_changed(id, owned);
+                }
+            }
+            ResponderCommand::Vip(command) => {
+                if let Some(command) = command.0.downcast_ref::<V::Command>() {
+                    self.vips.command(command);
+                }
             }
             ResponderCommand::HandOver(id) => self.service.hand_over(id),
             ResponderCommand::SetBond(view) => self.bond.get_or_insert_with(BondService::new).set_view(view),

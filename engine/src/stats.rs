@@ -29,11 +29,14 @@ pub enum DropReason {
     NoFreeFrame,
     /// The handler rejected the frame (see the handler's own reasons).
     Handler,
+    /// For a VIP this node does not own now (a backup's share of the VIP's
+    /// traffic): never delivered.
+    NotOwned,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::Runt,
         DropReason::Oversize,
         DropReason::BadEthertype,
@@ -43,6 +46,7 @@ impl DropReason {
         DropReason::ControlFrameTooLarge,
         DropReason::NoFreeFrame,
         DropReason::Handler,
+        DropReason::NotOwned,
     ];
     /// How many reasons there are.
     pub const COUNT: usize = Self::ALL.len();
@@ -59,6 +63,7 @@ impl DropReason {
             DropReason::ControlFrameTooLarge => "control_frame_too_large",
             DropReason::NoFreeFrame => "no_free_frame",
             DropReason::Handler => "handler",
+            DropReason::NotOwned => "not_owned",
         }
     }
 }

@@ -130,6 +130,11 @@ pub trait Handler {
 
     /// Applies a command; called between bursts.
     fn command(&mut self, _command: Self::Command) {}
+
+    /// Called once per poll after every port's burst was handled (and
+    /// before the frames are flushed): the place to publish counters or
+    /// apply what a burst decided, never in the middle of one.
+    fn after_burst(&mut self) {}
 }
 
 /// A frame copied out of (or into) a worker for the control thread: fixed
@@ -322,6 +327,9 @@ impl<P: Port, H: Handler> Worker<P, H> {
         let mut received = 0;
         for index in 0..self.ports.len() {
             received += self.poll_port(index);
+        }
+        if received > 0 {
+            self.handler.after_burst();
         }
         for index in 0..self.ports.len() {
             self.flush_tx(index);

@@ -119,6 +119,11 @@ pub struct VmacService {
     v6: HashMap<Ipv6Addr, usize>,
     /// Groups handing over: owned until the successor's announcement arrives.
     handing_over: Vec<u32>,
+    /// Groups whose hand-over an announcement ended since the last
+    /// [`VmacService::take_handed_over`].
+    handed_over: Vec<u32>,
+    /// Leave echo requests for owned VIPs to the caller instead of answering them.
+    leave_echo: bool,
     counters: ServiceCounters,
 }
 
@@ -166,6 +171,25 @@ impl VmacService {
             }
             None => false,
         }
+    }
+
+    /// The groups whose hand-over a successor's announcement ended (in
+    /// [`VmacService::handle`]) since the last call.
+    pub fn take_handed_over(&mut self) -> impl Iterator<Item = u32> + '_ {
+        self.handed_over.drain(..)
+    }
+
+    /// Leaves echo requests for owned VIPs to the caller (`Outcome::NotOurs`)
+    /// instead of answering them; echo for a VIP this node does not own is
+    /// still counted as `not_owned`.
+    pub fn leave_echo_to_caller(&mut self, leave: bool) {
+        self.leave_echo = leave;
+    }
+
+    /// Counts a frame for a VIP this node does not own that the caller
+    /// dropped (traffic the service itself does not answer).
+    pub fn count_not_owned(&mut self) {
+        self.counters.not_owned += 1;
     }
 
     /// The groups.
@@ -238,6 +262,7 @@ impl VmacService {
                         let id = self.groups[i].id;
                         if self.handing_over.contains(&id) {
                             self.set_owned(id, false);
+                            self.handed_over.push(id);
                         }
                     }
                     return Outcome::NotOurs;
@@ -295,6 +320,9 @@ impl VmacService {
     }
 
     fn echo(&mut self, dst: IpAddr, frame: &mut [u8]) -> Outcome {
+        if self.leave_echo && self.group_of(dst).is_some_and(|g| g.owned) {
+            return Outcome::NotOurs;
+        }
         match self.owner_mac(dst) {
             Some(mac) => {
                 self.counters.echo_replies += 1;
@@ -363,6 +391,8 @@ mod tests {
         let mut f = arp_request(vip);
         assert_eq!(s.handle(&mut f, 60), Outcome::NotOurs, "the announcement ended it");
         assert!(!s.groups()[0].owned);
+        assert_eq!(s.take_handed_over().collect::<Vec<_>>(), [51], "and says so once");
+        assert_eq!(s.take_handed_over().count(), 0);
 
         // Taking ownership again ends a handover: a later announcement changes nothing.
         let mut s = service(true);
@@ -390,6 +420,27 @@ mod tests {
         assert_eq!(s.handle(&mut again, 60), Outcome::NotOurs, "no answering for a VIP we do not own");
         let c = s.counters();
         assert_eq!((c.arp_replies, c.not_owned), (1, 1));
+    }
+
+    #[test]
+    fn echo_for_an_owned_vip_can_be_left_to_the_caller() {
+        let mut s = service(true);
+        s.leave_echo_to_caller(true);
+        let mut ping = Vec::new();
+        etherparse::PacketBuilder::ethernet2(CLIENT.0, vrrp_mac_v4(51).0)
+            .ipv4([198, 51, 100, 10], [198, 51, 100, 100], 64)
+            .icmpv4_echo_request(7, 1)
+            .write(&mut ping, b"x")
+            .unwrap();
+        let len = ping.len();
+        assert_eq!(s.handle(&mut ping.clone(), len), Outcome::NotOurs);
+        assert_eq!(s.counters().echo_replies, 0);
+        s.set_owned(51, false);
+        assert_eq!(s.handle(&mut ping.clone(), len), Outcome::NotOurs);
+        assert_eq!(s.counters().not_owned, 1, "a backup still counts it");
+        s.leave_echo_to_caller(false);
+        s.set_owned(51, true);
+        assert!(matches!(s.handle(&mut ping, len), Outcome::Reply(_)));
     }
 
     #[test]

@@ -56,10 +56,11 @@ mod shell;
 use crate::admin::{self, Applied, Request};
 use crate::config::{self, Config, ConfigError};
 use crate::event::DaemonEvent;
-use crate::responder::{Unserved, VipHandler};
+use crate::responder::{Unserved, VipCommand, VipHandler};
 use crate::workers::WorkerInfo;
 use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -144,8 +145,8 @@ pub type NoVipHandler = fn(&WorkerInfo) -> Unserved;
 /// The running daemon (its control thread and workers), as the program
 /// that started it holds it. Dropping it stops the daemon as
 /// [`Daemon::stop`] does.
-pub struct Daemon {
-    handle: DaemonHandle,
+pub struct Daemon<C: Send + Sync + 'static = ()> {
+    handle: DaemonHandle<C>,
     thread: Option<JoinHandle<RunReport>>,
     admin_socket: Option<PathBuf>,
     metrics: Option<SocketAddr>,
@@ -161,6 +162,7 @@ impl Daemon {
             config,
             config_file: None,
             make_handler: |_: &WorkerInfo| Unserved,
+            leave_echo: false,
         }
     }
 
@@ -168,9 +170,11 @@ impl Daemon {
     pub fn from_file(path: &Path) -> Result<DaemonBuilder<NoVipHandler>, RuntimeError> {
         Ok(Daemon::builder(config::load(path)?).config_file(path))
     }
+}
 
+impl<C: Send + Sync + 'static> Daemon<C> {
     /// A handle for asking and steering the daemon from any thread.
-    pub fn handle(&self) -> &DaemonHandle {
+    pub fn handle(&self) -> &DaemonHandle<C> {
         &self.handle
     }
 
@@ -208,7 +212,7 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
+impl<C: Send + Sync + 'static> Drop for Daemon<C> {
     fn drop(&mut self) {
         if self.thread.is_some() {
             self.finish();
@@ -222,6 +226,7 @@ pub struct DaemonBuilder<F> {
     config_file: Option<PathBuf>,
     admin_socket: Option<PathBuf>,
     make_handler: F,
+    leave_echo: bool,
 }
 
 impl<F> DaemonBuilder<F> {
@@ -251,14 +256,22 @@ impl<F> DaemonBuilder<F> {
             config_file: self.config_file,
             admin_socket: self.admin_socket,
             make_handler,
+            leave_echo: self.leave_echo,
         }
+    }
+
+    /// Echo requests for owned VIPs go to the VIP handler instead of being
+    /// answered by vipdrift (ARP, NS and VRRP always stay with vipdrift).
+    pub fn vip_handler_answers_echo(mut self, yes: bool) -> Self {
+        self.leave_echo = yes;
+        self
     }
 
     /// Opens the admin socket and the metrics endpoint, prepares every
     /// interface (steering program, NIC filters, AF_XDP sockets), starts the
     /// workers and the control thread. On any error everything already
     /// prepared is undone and nothing runs.
-    pub fn start<V>(mut self) -> Result<Daemon, RuntimeError>
+    pub fn start<V>(mut self) -> Result<Daemon<V::Command>, RuntimeError>
     where
         V: VipHandler,
         F: FnMut(&WorkerInfo) -> V,
@@ -269,9 +282,10 @@ impl<F> DaemonBuilder<F> {
             self.config_file.clone(),
             self.admin_socket.as_deref(),
             &mut self.make_handler,
+            self.leave_echo,
             commands,
         )?;
-        let handle = DaemonHandle { commands: commands_tx, waker: shell.waker() };
+        let handle = DaemonHandle { commands: commands_tx, waker: shell.waker(), command_type: PhantomData };
         let admin_socket = shell.admin_socket();
         let metrics = shell.metrics_address();
         let queues = shell.bound_modes();
@@ -289,6 +303,8 @@ pub(crate) enum Command {
     Request(Request, Sender<Answer>),
     /// A new subscriber to the daemon's events.
     Subscribe(Sender<DaemonEvent>),
+    /// A command for every interface worker's VIP handler.
+    Vip(VipCommand),
     /// Stop gracefully.
     Stop,
 }
@@ -300,15 +316,29 @@ pub const EVENT_QUEUE: usize = 1024;
 /// Asks and steers a running daemon from any thread; cheap to clone. Each
 /// call is carried out by the control thread between its frame and timer
 /// work, as an admin request would be.
-#[derive(Clone)]
-pub struct DaemonHandle {
+pub struct DaemonHandle<C = ()> {
     commands: Sender<Command>,
     waker: Arc<Waker>,
+    command_type: PhantomData<fn(C)>,
+}
+
+impl<C> Clone for DaemonHandle<C> {
+    fn clone(&self) -> Self {
+        DaemonHandle { commands: self.commands.clone(), waker: self.waker.clone(), command_type: PhantomData }
+    }
 }
 
 const STOPPED: &str = "the daemon has stopped";
 
-impl DaemonHandle {
+impl<C: Send + Sync + 'static> DaemonHandle<C> {
+    /// Sends `command` to every interface worker's VIP handler, which
+    /// applies it between bursts ([`VipHandler::command`]); false once the
+    /// daemon has stopped. The command is shared, not copied, so build
+    /// anything large (a new table) before sending it.
+    pub fn command_vip_handlers(&self, command: C) -> bool {
+        self.send(Command::Vip(VipCommand(Arc::new(command))))
+    }
+
     fn send(&self, command: Command) -> bool {
         let sent = self.commands.send(command).is_ok();
         let _ = self.waker.wake();

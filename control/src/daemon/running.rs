@@ -41,6 +41,7 @@ impl RunningNode {
     pub(super) fn open<V: VipHandler>(
         config: &Config,
         make_handler: &mut dyn FnMut(&WorkerInfo) -> V,
+        leave_echo: bool,
         waker: &Arc<Waker>,
     ) -> Result<RunningNode, RuntimeError> {
         let notifier =
@@ -58,7 +59,7 @@ impl RunningNode {
         // A bond's NICs belong to the bond's workers, not to interface workers.
         for interface in config.interfaces.iter().filter(|i| config.bond_of(&i.name).is_none()) {
             let groups: Vec<&GroupSpec> = config.groups.iter().filter(|g| g.interface == interface.name).collect();
-            running.open_interface(interface, &groups, make_handler, waker)?;
+            running.open_interface(interface, &groups, make_handler, leave_echo, waker)?;
         }
         for spec in &config.bonds {
             let nics: Vec<InterfaceConfig> =
@@ -73,6 +74,7 @@ impl RunningNode {
         config: &InterfaceConfig,
         groups: &[&GroupSpec],
         make_handler: &mut dyn FnMut(&WorkerInfo) -> V,
+        leave_echo: bool,
         waker: &Arc<Waker>,
     ) -> Result<(), RuntimeError> {
         let mut iface = Interface::open(config)?;
@@ -81,7 +83,7 @@ impl RunningNode {
             self.node.add_group(Time::ZERO, spec.clone()).map_err(|e| iface_error(&config.name, e))?;
             iface.install(&GroupNeeds::of(spec))?;
         }
-        iface.start_workers(&self.node.service_groups(id), make_handler, waker)?;
+        iface.start_workers(&self.node.service_groups(id), make_handler, leave_echo, waker)?;
         self.interfaces.push(iface);
         Ok(())
     }

@@ -7,7 +7,7 @@ use crate::admin::{self, Applied, Reply, Request};
 use crate::config::Config;
 use crate::event::DaemonEvent;
 use crate::listeners::{Incoming, Listeners};
-use crate::responder::VipHandler;
+use crate::responder::{ResponderCommand, VipHandler};
 use crate::workers::WorkerInfo;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::{Events, Poll, Token, Waker};
@@ -76,6 +76,7 @@ impl Shell {
         config_path: Option<PathBuf>,
         admin_socket: Option<&Path>,
         make_handler: &mut dyn FnMut(&WorkerInfo) -> V,
+        leave_echo: bool,
         commands: Receiver<Command>,
     ) -> Result<Shell, RuntimeError> {
         let poll = Poll::new().map_err(|e| RuntimeError::Io(format!("cannot create the poller: {e}")))?;
@@ -85,7 +86,7 @@ impl Shell {
         );
         let listeners =
             Listeners::open(poll.registry(), admin_socket, config.metrics).map_err(RuntimeError::Endpoint)?;
-        let running = RunningNode::open(config, make_handler, &waker)?;
+        let running = RunningNode::open(config, make_handler, leave_echo, &waker)?;
         let ops = Operations {
             config: config.clone(),
             config_path,
@@ -204,6 +205,11 @@ impl Shell {
                     let _ = reply.send(answer);
                 }
                 Command::Subscribe(subscriber) => self.subscribers.push(subscriber),
+                Command::Vip(command) => {
+                    for iface in &self.running.interfaces {
+                        iface.command_all(ResponderCommand::Vip(command.clone()));
+                    }
+                }
                 Command::Stop => self.stopping = true,
             }
         }

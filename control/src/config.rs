@@ -245,15 +245,149 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses and checks a configuration; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-    let (doc, errors) = DeTable::parse_recoverable(text);
+    parse_extended(text, file, &[]).map(|(config, _)| config)
+}
+
+/// Parses and checks a configuration that also holds an embedder's own
+/// top-level tables, named in `extra` (like `backend` for `[[backend]]`):
+/// vipdrift checks its own tables as [`parse`] does and hands the others
+/// back, one [`ExtraTable`] per table, for the embedder to check with
+/// errors of the same `FILE:LINE: key: message` form.
+pub fn parse_extended(text: &str, file: &str, extra: &[&str]) -> Result<(Config, Vec<ExtraTable>), ConfigError> {
+    let (mut doc, errors) = DeTable::parse_recoverable(text);
     let mut spots = Vec::new();
     collect_spots(doc.get_ref(), &mut Vec::new(), &mut spots);
     let cx = Cx { text, file, spots };
     if let Some(e) = errors.first() {
         return Err(cx.toml_error(e));
     }
+    let mut tables = Vec::new();
+    for &name in extra {
+        if let Some((key, value)) = doc.get_mut().remove_entry(name) {
+            tables.extend(ExtraTable::take(&cx, name, key, value)?);
+        }
+    }
     let raw = RawFile::deserialize(toml::de::Deserializer::from(doc)).map_err(|e| cx.toml_error(&e))?;
-    Checker { cx: &cx, interface_lines: Vec::new() }.check(&raw)
+    let config = Checker { cx: &cx, interface_lines: Vec::new() }.check(&raw)?;
+    Ok((config, tables))
+}
+
+type RawExtra = std::collections::BTreeMap<String, Spanned<Value>>;
+
+/// One of an embedder's own tables (see [`parse_extended`]): its keys with
+/// where they are, and the checks that report like vipdrift's own.
+#[derive(Clone, Debug)]
+pub struct ExtraTable {
+    name: String,
+    /// Its index among the tables of that name (`[[backend]]`), or `None` for a plain `[table]`.
+    index: Option<usize>,
+    file: String,
+    line: usize,
+    entries: Vec<(String, Value, usize)>,
+}
+
+impl ExtraTable {
+    fn take(
+        cx: &Cx<'_>,
+        name: &str,
+        key: Spanned<toml::de::DeString<'_>>,
+        value: Spanned<DeValue<'_>>,
+    ) -> Result<Vec<ExtraTable>, ConfigError> {
+        let span = value.span();
+        let many = matches!(value.get_ref(), DeValue::Array(_));
+        let mut wrapper = DeTable::new();
+        wrapper.insert(key, value);
+        let doc = Spanned::new(span.clone(), wrapper);
+        let table = |index, line, raw: RawExtra| ExtraTable {
+            name: name.to_owned(),
+            index,
+            file: cx.file.to_owned(),
+            line,
+            entries: raw.into_iter().map(|(k, v)| (k, v.get_ref().clone(), cx.line(v.span().start))).collect(),
+        };
+        let expect = format!("a table [{name}] or tables [[{name}]]");
+        let wrong = |_| cx.err(span.clone(), name, format!("found something else; expected {expect}"));
+        if many {
+            type Many = std::collections::BTreeMap<String, Vec<Spanned<RawExtra>>>;
+            let mut raw = Many::deserialize(toml::de::Deserializer::from(doc)).map_err(wrong)?;
+            let items = raw.remove(name).unwrap_or_default();
+            // A table's line is that of its first key (the `[[header]]` line when it has none).
+            Ok(items
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let line = cx.line(t.span().start);
+                    table(Some(i), line, t.into_inner())
+                })
+                .collect())
+        } else {
+            type One = std::collections::BTreeMap<String, Spanned<RawExtra>>;
+            let mut raw = One::deserialize(toml::de::Deserializer::from(doc)).map_err(wrong)?;
+            let t = raw.remove(name).ok_or_else(|| cx.err(span.clone(), name, format!("expected {expect}")))?;
+            let line = cx.line(t.span().start);
+            Ok(vec![table(None, line, t.into_inner())])
+        }
+    }
+
+    /// The table's name (`backend` for `[[backend]]`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its index among the tables of its name, for `[[name]]` tables.
+    pub fn index(&self) -> Option<usize> {
+        self.index
+    }
+
+    /// The key path of `key` in it: `backend[1].mac`, `maglev.flows`.
+    pub fn key_path(&self, key: &str) -> String {
+        match self.index {
+            Some(i) => format!("{}[{i}].{key}", self.name),
+            None => format!("{}.{key}", self.name),
+        }
+    }
+
+    /// An error about `key`, at its line (the table's if it is absent).
+    pub fn error(&self, key: &str, message: String) -> ConfigError {
+        let line = self.entries.iter().find(|(k, ..)| k == key).map_or(self.line, |(_, _, line)| *line);
+        let key = if key == self.name { key.to_owned() } else { self.key_path(key) };
+        ConfigError { file: self.file.clone(), line, key, message }
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.entries.iter().find(|(k, ..)| k == key).map(|(_, v, _)| v)
+    }
+
+    /// Refuses a key not in `known`, saying which are.
+    pub fn only_keys(&self, known: &[&str]) -> Result<(), ConfigError> {
+        match self.entries.iter().find(|(k, ..)| !known.contains(&k.as_str())) {
+            None => Ok(()),
+            Some((key, ..)) => {
+                let valid: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+                Err(self.error(key, format!("unknown key `{key}`; expected one of {}", valid.join(", "))))
+            }
+        }
+    }
+
+    /// A required string.
+    pub fn required_string(&self, key: &str, expect: &str) -> Result<String, ConfigError> {
+        match self.get(key) {
+            None => Err(self.error(key, format!("missing required key `{key}`; expected {expect}"))),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(v) => Err(self.error(key, format!("found {}; expected {expect}", describe(v)))),
+        }
+    }
+
+    /// An optional integer in `range`.
+    pub fn int(&self, key: &str, range: RangeInclusive<i64>, expect: &str) -> Result<Option<i64>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Integer(n)) if range.contains(n) => Ok(Some(*n)),
+            Some(Value::Integer(n)) => Err(self.error(key, format!("{n} is out of range; expected {expect}"))),
+            Some(v) => Err(self.error(key, format!("found {}; expected {expect}", describe(v)))),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

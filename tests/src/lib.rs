@@ -6,6 +6,7 @@
 //! and only inside namespaces made here.
 
 pub mod lab;
+pub mod lan;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -203,9 +204,14 @@ impl Proc {
     /// Sends a signal to it.
     pub fn signal(&self, signal: i32) {
         if let Some(child) = &self.child {
-            // SAFETY: kill has no memory preconditions; the PID is our own child's.
-            unsafe { libc::kill(child.id() as i32, signal) };
+            Proc::signal_pid(child.id(), signal);
         }
+    }
+
+    /// Sends a signal to a process this test started, by its PID.
+    pub fn signal_pid(pid: u32, signal: i32) {
+        // SAFETY: kill has no memory preconditions; the PID is of a child this test started.
+        unsafe { libc::kill(pid as i32, signal) };
     }
 
     /// Waits up to `timeout` for it to exit; returns its output, or kills it

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod balancer;
+pub mod config;
 pub mod flow;
 pub mod flows;
 pub mod maglev;

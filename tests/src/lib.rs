@@ -246,12 +246,18 @@ impl Drop for Proc {
 /// else target/debug/vipdrift (whichever is newer). Panics with what to run
 /// when none is built.
 pub fn vipdrift_bin() -> String {
-    if let Ok(path) = std::env::var("VIPDRIFT_BIN") {
+    workspace_bin("vipdrift", "VIPDRIFT_BIN", "cargo build --release -p vipdrift-tools")
+}
+
+/// A binary of the workspace: `$env`, else the newer of target/release and
+/// target/debug; panics saying `build` when there is none.
+pub fn workspace_bin(name: &str, env: &str, build: &str) -> String {
+    if let Ok(path) = std::env::var(env) {
         return path;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
-    let candidates = [target.join("release/vipdrift"), target.join("debug/vipdrift")];
+    let candidates = [target.join("release").join(name), target.join("debug").join(name)];
     let newest = candidates
         .iter()
         .filter_map(|p| p.metadata().and_then(|m| m.modified()).ok().map(|t| (t, p)))
@@ -259,7 +265,7 @@ pub fn vipdrift_bin() -> String {
         .map(|(_, p)| p.clone());
     match newest {
         Some(path) => path.to_string_lossy().into_owned(),
-        None => panic!("no vipdrift binary: run `cargo build --release -p vipdrift-tools` first, or set VIPDRIFT_BIN"),
+        None => panic!("no {name} binary: run `{build}` first, or set {env}"),
     }
 }
 

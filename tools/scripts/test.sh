@@ -8,8 +8,9 @@ cd "$(dirname "$0")/../.."
 bash tools/scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-# The end-to-end tests run the release binary.
-cargo build --release -p vipdrift-tools
+# The end-to-end tests run the release binaries: vipdrift and the example
+# load balancer built on its library.
+cargo build --release -p vipdrift-tools -p vipdrift-example-lb
 # One test at a time: the end-to-end tests spin AF_XDP workers, and two cores
 # shared by several spinning workers would turn the tests into a CPU contest.
 log=$(mktemp)

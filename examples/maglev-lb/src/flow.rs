@@ -23,9 +23,13 @@ impl FlowKey {
     /// the pool sends a flow to the same backend.
     #[inline]
     pub fn hash(&self) -> u64 {
-        let src = mix(self.src as u64 ^ mix((self.src >> 64) as u64));
-        let dst = mix(self.dst as u64 ^ mix((self.dst >> 64) as u64 ^ 0x9e37_79b9_7f4a_7c15));
-        mix(src ^ dst.rotate_left(17) ^ (u64::from(self.ports) << 8 | u64::from(self.proto)))
+        // Each field through its own odd multiplier (independent, so they
+        // run side by side), folded, then one finalizer for the avalanche.
+        let fold = |a: u128| a as u64 ^ ((a >> 64) as u64).rotate_left(32);
+        let src = fold(self.src).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let dst = fold(self.dst).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        let rest = (u64::from(self.ports) << 8 | u64::from(self.proto)).wrapping_mul(0x1656_67b1_9e37_79f9);
+        mix(src ^ dst.rotate_left(21) ^ rest.rotate_left(42))
     }
 }
 

@@ -14,10 +14,13 @@
 # Needs root. Every namespace it makes is removed on exit, even on Ctrl-C.
 #
 # Knobs: REPS (3), SECS (10: generator run time), SIZE (64), MODES
-# ("drop macswap txonly arp"; arp: ARP requests for a VIP answered by
-# `vipdrift serve`, compared with fwd macswap of the same run), BUSY_BUDGET (0: testpmd's busy-poll budget; 0 is
+# ("drop macswap txonly arp lb"; arp: ARP requests for a VIP answered by
+# `vipdrift serve`, compared with fwd macswap of the same run; lb: frames
+# over many flows to a VIP, balanced by the example `maglev-lb`, compared
+# with `fwd --mode macswap` fed by the same source in the same rep), BUSY_BUDGET (0: testpmd's busy-poll budget; 0 is
 # its best setting on veth and, like vipdrift, makes no busy-poll syscalls),
 # FWD_ARGS (extra `vipdrift fwd` options, e.g. "--burst 128 --ring-size 4096"),
+# LB_LINK_CHECK_MS (5: maglev-lb's link check, the control thread's wakeups),
 # TESTPMD_ARGS (extra testpmd options, e.g. "--burst=128 --rxd=4096 --txd=4096"),
 # SKIP_TESTPMD (0).
 set -euo pipefail
@@ -26,7 +29,7 @@ cd "$(dirname "$0")/../.."
 REPS=${REPS:-3}
 SECS=${SECS:-10}
 SIZE=${SIZE:-64}
-MODES=${MODES:-"drop macswap txonly arp"}
+MODES=${MODES:-"drop macswap txonly arp lb"}
 BUSY_BUDGET=${BUSY_BUDGET:-0}
 FWD_ARGS=${FWD_ARGS:-}
 TESTPMD_ARGS=${TESTPMD_ARGS:-}
@@ -35,8 +38,9 @@ GEN_CORE=0
 DUT_CORE=1
 
 VIPDRIFT_BENCH_DEPS=1 bash tools/scripts/install-deps.sh
-cargo build --release -p vipdrift-tools >&2
+cargo build --release -p vipdrift-tools -p vipdrift-example-lb >&2
 BIN=$PWD/target/release/vipdrift
+LB=$PWD/target/release/maglev-lb
 command -v dpdk-testpmd >/dev/null || { echo "bench: dpdk-testpmd missing" >&2; exit 1; }
 
 OUT=$(mktemp -d /tmp/vipdrift-bench.XXXXXX)
@@ -81,11 +85,11 @@ mpstat_summary() { # file -> "cpu0 usr/sys/soft/idle cpu1 ..."
   awk '/^Average:/ && $2 ~ /^[0-9]+$/ {printf "cpu%s %.0f/%.0f/%.0f/%.0f  ", $2, $3, $5, $8, $NF}' "$1"
 }
 
-run_generator() { # log [extra gen options]
+run_generator() { # log [extra gen options]; GEN_VIA and GEN_DST_MAC override the defaults
   local log=$1
   shift
-  ip netns exec "$GEN_NS" "$BIN" gen --via xdp-live --iface g0 --core $GEN_CORE --size "$SIZE" \
-    --dst-mac 02:00:00:00:00:02 --duration "$SECS" --json "$@" >"$log" 2>"$log.err"
+  ip netns exec "$GEN_NS" "$BIN" gen --via "${GEN_VIA:-xdp-live}" --iface g0 --core $GEN_CORE --size "$SIZE" \
+    --dst-mac "${GEN_DST_MAC:-02:00:00:00:00:02}" --duration "$SECS" --json "$@" >"$log" 2>"$log.err"
 }
 
 sample_cpu() { # file
@@ -97,7 +101,12 @@ ours() { # mode rep -> "mpps wakeups_per_packet cpu"
   local mode=$1 dir=$OUT/ours-$1-$2
   mkdir -p "$dir"
   make_pair
-  if [[ $mode == arp ]]; then
+  if [[ $mode == lb ]]; then
+    sample_cpu "$dir/mpstat"
+    echo "$(lb_rate "$dir") 0"
+    echo "$(mpstat_summary "$dir/mpstat")" >"$dir/cpu"
+    return
+  elif [[ $mode == arp ]]; then
     # ARP requests for a VIP answered by `vipdrift serve` (replies to the
     # requester's MAC, dropped by the generator side's stack).
     ip netns exec "$DUT_NS" "$BIN" serve --iface f0 --core $DUT_CORE --vip 198.51.100.100/24 \
@@ -132,6 +141,96 @@ d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 print(f"{d['median_mpps']:.3f} {d.get('wakeups_per_packet', 0):.4f}")
 PY
   echo "$(mpstat_summary "$dir/mpstat")" >"$dir/cpu"
+}
+
+# The load balancer case's source: one UDP flow per source port, to the VIP
+# on its virtual MAC (vrid 51). xdp-live repeats one frame (one flow), so
+# this source is the engine's own AF_XDP TX with --vary-port; both DUTs of a
+# rep get the same one.
+LB_VIP=198.51.100.100
+LB_VMAC=00:00:5e:00:01:33
+lb_generator() { # log
+  GEN_VIA=afxdp GEN_DST_MAC=$LB_VMAC run_generator "$1" --dst-ip $LB_VIP --vary-port --drain-ms 0
+}
+
+# maglev-lb on f0: master at once (priority 255), three backends whose MACs
+# send the balanced frames back over the veth, as macswap does. Its rate is
+# the engine's TX counter read once a second over the `stats` command; the
+# median leaves out the first two and the last sample, as fwd's does.
+lb_rate() { # dir -> mpps
+  local dir=$1
+  cat >"$dir/lb.toml" <<TOML
+[[interface]]
+name = "f0"
+address = "198.51.100.2/24"
+cores = [$DUT_CORE]
+link_check_ms = ${LB_LINK_CHECK_MS:-5}
+
+[[group]]
+name = "bench"
+interface = "f0"
+vrid = 51
+priority = 255
+advert_interval_ms = 100
+vips = ["$LB_VIP/24"]
+
+[admin]
+socket = "$dir/lb.sock"
+
+[[backend]]
+address = "198.51.100.21"
+mac = "02:00:00:00:00:21"
+
+[[backend]]
+address = "198.51.100.22"
+mac = "02:00:00:00:00:22"
+
+[[backend]]
+address = "198.51.100.23"
+mac = "02:00:00:00:00:23"
+TOML
+  python3 - "$DUT_NS" "$LB" "$dir" $((SECS + 4)) <<'PY' &
+import json, subprocess, sys, time
+ns, lb, out, secs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+p = subprocess.Popen(["ip", "netns", "exec", ns, lb, "--config", f"{out}/lb.toml"], stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE, stderr=open(f"{out}/lb.err", "w"), text=True)
+samples, last = [], None
+for _ in range(secs):
+    time.sleep(1)
+    p.stdin.write("stats\n")
+    p.stdin.flush()
+    line = json.loads(p.stdout.readline())
+    now, tx = time.monotonic(), sum(q["tx_packets"] for q in line["queues"])
+    if last is not None and tx > last[1]:
+        samples.append((tx - last[1]) / (now - last[0]))
+    last = (now, tx)
+p.send_signal(2)
+summary = p.communicate(timeout=10)[0].strip().splitlines()[-1]
+open(f"{out}/lb.json", "w").write(summary + "\n")
+rates = sorted(samples[2:-1] or samples)
+print(f"{rates[len(rates) // 2] / 1e6 if rates else 0:.3f}", file=open(f"{out}/lb.rate", "w"))
+PY
+  local lb=$!
+  PIDS+=($lb)
+  sleep 2
+  lb_generator "$dir/gen-lb.json"
+  wait "$lb" || true
+  cat "$dir/lb.rate"
+}
+
+# fwd --mode macswap under the load balancer case's source.
+lb_reference() { # dir -> mpps
+  local dir=$1
+  ip netns exec "$DUT_NS" "$BIN" fwd --iface f0 --core $DUT_CORE --mode macswap --duration $((SECS + 4)) $FWD_ARGS \
+    --json >"$dir/fwd.json" 2>"$dir/fwd.err" &
+  local dut=$!
+  PIDS+=($dut)
+  sleep 2
+  lb_generator "$dir/gen-fwd.json"
+  kill -INT "$dut"
+  wait "$dut" || true
+  python3 -c 'import json, sys; print("%.3f" % json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["median_mpps"])' \
+    "$dir/fwd.json"
 }
 
 theirs() { # mode rep -> mpps
@@ -175,7 +274,11 @@ for mode in $MODES; do
   for rep in $(seq 1 "$REPS"); do
     read -r mpps wpp < <(ours "$mode" "$rep")
     ours_runs+=("$mpps"); wakeups+=("$wpp")
-    if [[ $SKIP_TESTPMD == 1 || $mode == arp ]]; then theirs_runs+=(0); else theirs_runs+=("$(theirs "$mode" "$rep")"); fi
+    if [[ $mode == lb ]]; then
+      mkdir -p "$OUT/fwd-lb-$rep"
+      make_pair
+      theirs_runs+=("$(lb_reference "$OUT/fwd-lb-$rep")")
+    elif [[ $SKIP_TESTPMD == 1 || $mode == arp ]]; then theirs_runs+=(0); else theirs_runs+=("$(theirs "$mode" "$rep")"); fi
   done
   o=$(printf "%s\n" "${ours_runs[@]}" | median)
   t=$(printf "%s\n" "${theirs_runs[@]}" | median)
@@ -187,11 +290,14 @@ for mode in $MODES; do
     printf "         ARP replies / fwd macswap, same run: %s\n" \
       "$(awk -v a="$o" -v m="$ours_macswap" 'BEGIN {if (m > 0) printf "%.2f", a / m; else print "n/a"}')"
   fi
+  if [[ $mode == lb ]]; then
+    echo "         lb: ours = maglev-lb, testpmd columns = vipdrift fwd --mode macswap; source: gen --via afxdp --vary-port"
+  fi
 done
 echo
 echo "CPU per core, usr/sys/soft/idle % (run 1 of each case):"
 for mode in $MODES; do
   [[ -f $OUT/ours-$mode-1/cpu ]] || continue
   printf "  %-8s ours:    %s\n" "$mode" "$(cat "$OUT/ours-$mode-1/cpu")"
-  [[ $SKIP_TESTPMD == 1 || $mode == arp ]] || printf "  %-8s testpmd: %s\n" "$mode" "$(cat "$OUT/testpmd-$mode-1/cpu")"
+  [[ $SKIP_TESTPMD == 1 || $mode == arp || $mode == lb ]] || printf "  %-8s testpmd: %s\n" "$mode" "$(cat "$OUT/testpmd-$mode-1/cpu")"
 done

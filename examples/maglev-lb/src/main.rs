@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use vipdrift_control::{Daemon, WorkerInfo};
+use vipdrift_control::{Daemon, DaemonHandle, WorkerInfo};
 use vipdrift_example_lb::balancer::{Balancer, BalancerCounters};
 use vipdrift_example_lb::config;
 use vipdrift_example_lb::pool::{BackendState, Pool};
@@ -83,7 +83,11 @@ fn run() -> Result<(), String> {
                     daemon.handle().command_vip_handlers(pool.clone());
                     println!("{}", json!({ "ok": true, "pool": pool_json(&pool) }));
                 }
-                Ok(None) => println!("{}", stats_json(&published, &pool)),
+                Ok(None) => {
+                    let mut stats = stats_json(&published, &pool);
+                    stats["queues"] = queues_json(&daemon.handle());
+                    println!("{stats}");
+                }
                 Err(error) => println!("{}", json!({ "ok": false, "error": error })),
             },
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -123,6 +127,21 @@ fn pool_json(pool: &Pool) -> Value {
                     "state": state.name(), "slots": slots })
         })
         .collect()
+}
+
+/// The engine's counters of every queue: what came in and went out.
+fn queues_json(handle: &DaemonHandle<Arc<Pool>>) -> Value {
+    match handle.stats() {
+        Ok(stats) => stats
+            .queues
+            .iter()
+            .map(|q| {
+                json!({ "port": q.port, "queue": q.queue, "rx_packets": q.rx_packets, "tx_packets": q.tx_packets,
+                        "drops": q.drops })
+            })
+            .collect(),
+        Err(error) => json!({ "error": error }),
+    }
 }
 
 fn stats_json(published: &[Arc<PublishedCounters<BalancerCounters>>], pool: &Pool) -> Value {

@@ -85,7 +85,7 @@ fn run() -> Result<(), String> {
                 }
                 Ok(None) => {
                     let mut stats = stats_json(&published, &pool);
-                    stats["queues"] = queues_json(&daemon.handle());
+                    stats["queues"] = queues_json(daemon.handle());
                     println!("{stats}");
                 }
                 Err(error) => println!("{}", json!({ "ok": false, "error": error })),

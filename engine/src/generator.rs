@@ -53,8 +53,8 @@ impl<P: Port> Generator<P> {
     /// counters and the seconds spent transmitting.
     pub fn run(&mut self) -> (Counters, f64) {
         let burst = self.config.burst.clamp(1, MAX_BURST);
-        let mut descs = [Desc::default(); MAX_BURST];
-        let mut rx = [Desc::default(); MAX_BURST];
+        let mut descs: [Desc; MAX_BURST] = std::array::from_fn(|_| Desc::default());
+        let mut rx: [Desc; MAX_BURST] = std::array::from_fn(|_| Desc::default());
         let template_len = self.config.template.len().min(self.port.frame_capacity());
         let start = Instant::now();
         let deadline = self.config.duration.map(|d| start + d);
@@ -89,9 +89,7 @@ impl<P: Port> Generator<P> {
             if want > 0 {
                 let n = self.port.alloc(&mut descs[..want as usize]);
                 for desc in &mut descs[..n] {
-                    // SAFETY: `desc` was just allocated from this port and is
-                    // handed back by tx_burst or release below.
-                    let frame = unsafe { self.port.frame_mut(desc) };
+                    let frame = self.port.frame_mut(desc);
                     frame[..template_len].copy_from_slice(&self.config.template[..template_len]);
                     if let Some(at) = self.config.vary_u16_at {
                         if at + 2 <= template_len {
@@ -99,11 +97,11 @@ impl<P: Port> Generator<P> {
                             seq = seq.wrapping_add(1);
                         }
                     }
-                    desc.len = template_len as u32;
+                    desc.set_len(template_len as u32);
                 }
-                let accepted = self.port.tx_burst(&descs[..n]);
+                let accepted = self.port.tx_burst(&mut descs[..n]);
                 if accepted < n {
-                    self.port.release(&descs[accepted..n]);
+                    self.port.release(&mut descs[accepted..n]);
                 }
                 sent += accepted as u64;
                 self.counters.tx_packets += accepted as u64;
@@ -132,8 +130,8 @@ impl<P: Port> Generator<P> {
         let n = self.port.rx_burst(rx);
         if n > 0 {
             self.counters.rx_packets += n as u64;
-            self.counters.rx_bytes += rx[..n].iter().map(|d| d.len as u64).sum::<u64>();
-            self.port.release(&rx[..n]);
+            self.counters.rx_bytes += rx[..n].iter().map(|d| u64::from(d.len())).sum::<u64>();
+            self.port.release(&mut rx[..n]);
         }
         n
     }

@@ -32,29 +32,33 @@
 //! let back = client.recv_bytes().unwrap();
 //! assert_eq!(&back[..6], &[2, 0, 0, 0, 0, 1]);
 //! ```
+//!
+//! Every `unsafe` block and every libc, libbpf and xsk-rs call sits in one
+//! module, `sys`; the rest of the crate is safe code.
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
-mod afxdp;
-mod bpf_object;
 mod demux;
+mod faulty;
 mod generator;
 mod memport;
-mod nic;
 mod port;
-mod ring;
 mod stats;
 mod steer;
+mod sys;
 mod worker;
 mod xdp_live;
 
-pub use afxdp::{AfXdpConfig, AfXdpError, AfXdpPort, BindMode, FrameAccounting};
 pub use demux::{Dest, EndpointId, MacTable};
+pub use faulty::{FaultConfig, FaultCounts, FaultyPort};
 pub use generator::{Generator, GeneratorConfig};
 pub use memport::{MemPort, MemPortConfig};
-pub use nic::NicFilter;
 pub use port::{BoundMode, Desc, Port, PortCounters};
 pub use stats::{Counters, DropReason, QueueStats, Rates, StatsSnapshot};
 pub use steer::{Steering, SteeringConfig, SteeringError, XdpAttachMode, STEER_MAX_QUEUES};
+pub use sys::afxdp::{AfXdpConfig, AfXdpError, AfXdpPort, BindMode, FrameAccounting};
+pub use sys::nic::NicFilter;
+pub use sys::packet::{PacketSocket, Received};
 pub use vipdrift_wire::{MacAddr, ParseMacError};
 pub use worker::{
     ControlFrame, ControlSender, Handler, IdlePolicy, Packet, Verdict, Worker, WorkerCommand, WorkerConfig,

@@ -4,9 +4,8 @@
 //! want the engine without a NIC.
 
 use crate::port::{BoundMode, Desc, Port, PortCounters};
-use crate::ring::{desc_ring, RingConsumer, RingProducer};
-use crossbeam_queue::ArrayQueue;
-use std::cell::UnsafeCell;
+use crate::sys::ring::{desc_ring, RingConsumer, RingProducer};
+use crate::sys::slab::Slab;
 use std::sync::Arc;
 
 /// Sizes of an in-memory port pair.
@@ -26,20 +25,6 @@ impl Default for MemPortConfig {
     }
 }
 
-struct Slab {
-    memory: Box<[UnsafeCell<u8>]>,
-    frame_size: usize,
-    free: ArrayQueue<u64>,
-}
-
-// SAFETY: the slab's bytes are only reached through `MemPort::frame_mut`,
-// whose contract makes the holder of a descriptor the only user of that
-// frame; descriptors move between threads through the rings and the free
-// queue, which order the accesses (Release/Acquire).
-unsafe impl Sync for Slab {}
-// SAFETY: as above; the memory itself is plain bytes.
-unsafe impl Send for Slab {}
-
 /// One end of an in-memory link.
 pub struct MemPort {
     slab: Arc<Slab>,
@@ -51,7 +36,7 @@ pub struct MemPort {
 impl MemPort {
     /// Two ports wired to each other: what one transmits, the other receives.
     pub fn pair(config: MemPortConfig) -> (MemPort, MemPort) {
-        let slab = Slab::new(config);
+        let slab = Slab::new(config.frame_count, config.frame_size);
         let (a_tx, b_rx) = desc_ring(config.ring_size as usize);
         let (b_tx, a_rx) = desc_ring(config.ring_size as usize);
         (
@@ -62,7 +47,7 @@ impl MemPort {
 
     /// A port whose transmitted frames come back to its own receive side.
     pub fn loopback(config: MemPortConfig) -> MemPort {
-        let slab = Slab::new(config);
+        let slab = Slab::new(config.frame_count, config.frame_size);
         let (tx, rx) = desc_ring(config.ring_size as usize);
         MemPort { slab, rx, tx, counters: PortCounters::default() }
     }
@@ -78,14 +63,12 @@ impl MemPort {
         if self.alloc(&mut desc) == 0 {
             return false;
         }
-        // SAFETY: `desc` was just allocated from this port and not handed back.
-        let frame = unsafe { self.frame_mut(&desc[0]) };
-        frame[..bytes.len()].copy_from_slice(bytes);
-        desc[0].len = bytes.len() as u32;
-        if self.tx_burst(&desc) == 1 {
+        self.frame_mut(&desc[0])[..bytes.len()].copy_from_slice(bytes);
+        desc[0].set_len(bytes.len() as u32);
+        if self.tx_burst(&mut desc) == 1 {
             true
         } else {
-            self.release(&desc);
+            self.release(&mut desc);
             false
         }
     }
@@ -96,10 +79,9 @@ impl MemPort {
         if self.rx_burst(&mut desc) == 0 {
             return None;
         }
-        let len = desc[0].len as usize;
-        // SAFETY: `desc` was just received from this port and not handed back.
-        let bytes = unsafe { self.frame_mut(&desc[0]) }[..len].to_vec();
-        self.release(&desc);
+        let frame = self.frame_mut(&desc[0]);
+        let bytes = frame[..(desc[0].len() as usize).min(frame.len())].to_vec();
+        self.release(&mut desc);
         Some(bytes)
     }
 
@@ -110,37 +92,16 @@ impl MemPort {
         if self.rx_burst(&mut desc) == 0 {
             return false;
         }
-        let len = desc[0].len as usize;
-        // SAFETY: `desc` was just received from this port and is handed back below.
-        look(&unsafe { self.frame_mut(&desc[0]) }[..len]);
-        self.release(&desc);
+        let len = desc[0].len() as usize;
+        let frame = self.frame_mut(&desc[0]);
+        look(&frame[..len.min(frame.len())]);
+        self.release(&mut desc);
         true
     }
 
     /// Frames currently in the shared free pool.
     pub fn free_frames(&self) -> usize {
-        self.slab.free.len()
-    }
-}
-
-impl Slab {
-    fn new(config: MemPortConfig) -> Arc<Slab> {
-        let frame_size = config.frame_size.max(64) as usize;
-        let count = config.frame_count.max(1) as usize;
-        let memory = (0..frame_size * count).map(|_| UnsafeCell::new(0)).collect();
-        let free = ArrayQueue::new(count);
-        for i in 0..count {
-            // Cannot fail: the queue holds exactly `count` entries.
-            let _ = free.push((i * frame_size) as u64);
-        }
-        Arc::new(Slab { memory, frame_size, free })
-    }
-
-    /// Start of the frame that holds `addr`, if `addr` lies in the slab.
-    #[inline]
-    fn frame_start(&self, addr: u64) -> Option<usize> {
-        let addr = usize::try_from(addr).ok()?;
-        (addr < self.memory.len()).then(|| addr - addr % self.frame_size)
+        self.slab.free_frames()
     }
 }
 
@@ -151,18 +112,18 @@ impl Port for MemPort {
     }
 
     #[inline]
-    fn tx_burst(&mut self, descs: &[Desc]) -> usize {
+    fn tx_burst(&mut self, descs: &mut [Desc]) -> usize {
+        let capacity = self.slab.frame_size() as u32;
+        for desc in descs.iter_mut() {
+            desc.set_len(desc.len().min(capacity));
+        }
         self.tx.produce(descs)
     }
 
     #[inline]
-    fn release(&mut self, descs: &[Desc]) {
-        for desc in descs {
-            if let Some(start) = self.slab.frame_start(desc.addr) {
-                // Cannot overflow: the pool holds every frame and each frame
-                // is in at most one place at a time.
-                let _ = self.slab.free.push(start as u64);
-            }
+    fn release(&mut self, descs: &mut [Desc]) {
+        for slot in descs {
+            self.slab.release(Desc::take(slot));
         }
     }
 
@@ -170,9 +131,9 @@ impl Port for MemPort {
     fn alloc(&mut self, descs: &mut [Desc]) -> usize {
         let mut n = 0;
         for desc in descs.iter_mut() {
-            match self.slab.free.pop() {
-                Some(addr) => {
-                    *desc = Desc { addr, len: 0 };
+            match self.slab.alloc() {
+                Some(frame) => {
+                    *desc = frame;
                     n += 1;
                 }
                 None => break,
@@ -182,23 +143,13 @@ impl Port for MemPort {
     }
 
     #[inline]
-    unsafe fn frame_mut(&mut self, desc: &Desc) -> &mut [u8] {
-        let Some(start) = self.slab.frame_start(desc.addr) else {
-            return &mut [];
-        };
-        let offset = desc.addr as usize - start;
-        let len = self.slab.frame_size - offset;
-        let cell = &self.slab.memory[desc.addr as usize];
-        // SAFETY: `addr..addr + len` lies inside one frame of the slab
-        // (checked by `frame_start`); `UnsafeCell<u8>` has the layout of `u8`,
-        // so the cells are contiguous bytes; the caller's contract makes it
-        // the only user of this frame while it holds the descriptor.
-        unsafe { std::slice::from_raw_parts_mut(cell.get(), len) }
+    fn frame_mut(&mut self, desc: &Desc) -> &mut [u8] {
+        self.slab.frame_mut(desc)
     }
 
     #[inline]
     fn frame_capacity(&self) -> usize {
-        self.slab.frame_size
+        self.slab.frame_size()
     }
 
     #[inline]
@@ -239,8 +190,11 @@ mod tests {
     #[test]
     fn a_forged_descriptor_gets_no_memory() {
         let mut a = MemPort::loopback(MemPortConfig { frame_count: 2, frame_size: 128, ring_size: 8 });
-        // SAFETY: deliberately out of range: the port must answer with an
-        // empty slice, not memory outside the slab.
-        assert!(unsafe { a.frame_mut(&Desc { addr: 1 << 40, len: 60 }) }.is_empty());
+        assert!(a.frame_mut(&Desc::new(a.slab.tag(), 1 << 40, 60)).is_empty(), "outside the slab");
+        let (mut other, _) = MemPort::pair(MemPortConfig::default());
+        let mut theirs = [Desc::default()];
+        assert_eq!(other.alloc(&mut theirs), 1);
+        assert!(a.frame_mut(&theirs[0]).is_empty(), "another slab's frame");
+        assert!(a.frame_mut(&Desc::default()).is_empty(), "an empty descriptor");
     }
 }

@@ -8,12 +8,92 @@
 
 /// A frame descriptor: where a frame sits in its port's memory and how many
 /// bytes of it are the packet.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// A descriptor is the right to use one frame. Only a port makes one (safe
+/// code cannot forge an address), it is neither `Copy` nor `Clone`, and
+/// handing it back through [`Port::tx_burst`] or [`Port::release`] takes it
+/// out of the caller's slot, leaving [`Desc::default`] (an empty descriptor
+/// that names no frame) behind. So one frame never has two holders, and a
+/// second release of the same slot releases nothing:
+///
+/// ```compile_fail
+/// use vipdrift_engine::{Desc, MemPort, MemPortConfig, Port};
+/// let mut port = MemPort::loopback(MemPortConfig::default());
+/// let mut descs = [Desc::default()];
+/// port.alloc(&mut descs);
+/// let copy = descs[0].clone(); // a second holder of the same frame: refused
+/// ```
+///
+/// Each port's memory has its own owner tag, carried by the descriptor: a
+/// descriptor shown to another port's [`Port::frame_mut`] gets no memory, and
+/// one released to another port is ignored.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Desc {
+    addr: u64,
+    len: u32,
+    /// The memory the frame belongs to; 0 for an empty descriptor.
+    owner: u32,
+}
+
+impl Desc {
+    /// A descriptor for a frame of the memory tagged `owner` (a port's own
+    /// business: it alone knows which frames it holds).
+    #[inline]
+    pub(crate) fn new(owner: MemoryTag, addr: u64, len: u32) -> Desc {
+        Desc { addr, len, owner: owner.0 }
+    }
+
     /// Offset of the packet's first byte in the port's frame memory.
-    pub addr: u64,
+    #[inline]
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
     /// Length of the packet in bytes.
-    pub len: u32,
+    #[inline]
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether the packet has no bytes (true of an empty descriptor).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets the packet's length (after writing a frame); the port clamps it
+    /// to the frame when it transmits.
+    #[inline]
+    pub fn set_len(&mut self, len: u32) {
+        self.len = len;
+    }
+
+    /// Whether this descriptor names a frame of the memory tagged `owner`.
+    #[inline]
+    pub(crate) fn belongs_to(&self, owner: MemoryTag) -> bool {
+        self.owner == owner.0
+    }
+
+    /// Takes the descriptor out of its slot, leaving an empty one.
+    #[inline]
+    pub(crate) fn take(slot: &mut Desc) -> Desc {
+        std::mem::take(slot)
+    }
+}
+
+/// The owner tag of one region of frame memory (a UMEM, a slab): unique in
+/// the process, never 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MemoryTag(u32);
+
+impl MemoryTag {
+    /// A tag no other memory in this process has.
+    pub(crate) fn fresh() -> MemoryTag {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        // 4 billion port memories in one process would wrap: far beyond any use.
+        MemoryTag(NEXT.fetch_add(1, Ordering::Relaxed).max(1))
+    }
 }
 
 /// Counters a port keeps about its own rings (the worker folds them into the
@@ -62,29 +142,29 @@ impl BoundMode {
 /// makes all the per-packet logic testable and benchmarkable without
 /// privileges.
 pub trait Port {
-    /// Receives up to `descs.len()` frames into `descs`; returns how many.
-    /// The caller now owns them.
+    /// Receives up to `descs.len()` frames into the front of `descs`;
+    /// returns how many. The caller now holds them. (A slot that still held
+    /// a frame is overwritten: hand frames back before reusing their slots.)
     fn rx_burst(&mut self, descs: &mut [Desc]) -> usize;
 
     /// Queues frames for transmission and returns how many the port took:
-    /// always a prefix of `descs`. Frames not taken still belong to the caller.
-    fn tx_burst(&mut self, descs: &[Desc]) -> usize;
+    /// always a prefix of `descs`, each taken out of its slot (left empty).
+    /// Frames not taken stay in their slots and still belong to the caller.
+    fn tx_burst(&mut self, descs: &mut [Desc]) -> usize;
 
     /// Hands frames the caller is done with back to the port, which recycles
-    /// them for reception.
-    fn release(&mut self, descs: &[Desc]);
+    /// them for reception; every slot is left empty. Empty descriptors and
+    /// descriptors of another port's memory are ignored.
+    fn release(&mut self, descs: &mut [Desc]);
 
     /// Takes up to `descs.len()` free frames for building outgoing packets;
     /// returns how many. Each comes back with `len == 0`.
     fn alloc(&mut self, descs: &mut [Desc]) -> usize;
 
-    /// The memory of a frame, [`Port::frame_capacity`] bytes from `desc.addr`.
-    ///
-    /// # Safety
-    /// `desc` must have come from this port (through `rx_burst` or `alloc`)
-    /// and must not have been handed back yet: the port relies on the
-    /// descriptor's holder being the frame's only user.
-    unsafe fn frame_mut(&mut self, desc: &Desc) -> &mut [u8];
+    /// The memory of the frame `desc` holds, from its `addr` to the frame's
+    /// end: empty for an empty descriptor or one of another port's memory.
+    /// The `&mut self` borrow keeps it the only view of port memory at a time.
+    fn frame_mut(&mut self, desc: &Desc) -> &mut [u8];
 
     /// Bytes a frame can hold from its `addr`.
     fn frame_capacity(&self) -> usize;

@@ -16,10 +16,10 @@
 //! thread's network namespace; a [`Steering`] must be dropped in that same
 //! namespace for its detach to find the interface.
 
-use crate::bpf_object::{Embedded, LoadError, LoadedObject};
-use crate::nic::ifindex;
+use crate::sys::bpf::{self, Embedded, LoadError, LoadedObject};
+use crate::sys::nic::ifindex;
 use crate::MacAddr;
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_int, CStr};
 use std::net::IpAddr;
 
 static STEER_OBJ: &Embedded<[u8]> = &Embedded(*include_bytes!(concat!(env!("OUT_DIR"), "/steer.o")));
@@ -137,9 +137,9 @@ impl std::fmt::Debug for Steering {
     }
 }
 
-/// A negative libbpf return value as an `io::Error`.
-fn errno_error(ret: c_int) -> std::io::Error {
-    std::io::Error::from_raw_os_error(ret.saturating_neg())
+/// A libbpf errno as an `io::Error`.
+fn errno_error(errno: c_int) -> std::io::Error {
+    std::io::Error::from_raw_os_error(errno)
 }
 
 impl Steering {
@@ -177,16 +177,15 @@ impl Steering {
         // No XDP_FLAGS_UPDATE_IF_NOEXIST: a program already attached in the
         // same mode is replaced. The kernel refuses (EEXIST) while one runs in
         // the other mode, so that one is detached first, then we retry once.
-        let mut ret = xdp_attach(ifindex, prog_fd, config.mode);
-        if ret == -libc::EEXIST {
-            // SAFETY: a plain netlink request on an interface index; null opts are allowed.
-            let _ =
-                unsafe { libbpf_sys::bpf_xdp_detach(ifindex as c_int, config.mode.other().flags(), std::ptr::null()) };
-            ret = xdp_attach(ifindex, prog_fd, config.mode);
+        let mut attached = bpf::xdp_attach(ifindex, prog_fd, config.mode.flags());
+        if attached == Err(libc::EEXIST) {
+            // Whatever the other mode's detach says, the retry reports it.
+            let _ = bpf::xdp_detach(ifindex, config.mode.other().flags());
+            attached = bpf::xdp_attach(ifindex, prog_fd, config.mode.flags());
         }
-        if ret < 0 {
-            let err = errno_error(ret);
-            return Err(match -ret {
+        if let Err(errno) = attached {
+            let err = errno_error(errno);
+            return Err(match errno {
                 libc::EPERM | libc::EACCES => SteeringError::NotPermitted,
                 libc::ENODEV => SteeringError::NoSuchInterface(config.iface.clone()),
                 libc::EBUSY => SteeringError::Attach(format!(
@@ -284,32 +283,15 @@ impl Steering {
     /// The id of the program the kernel runs on the interface in our mode
     /// right now (0: none), to compare with [`Steering::prog_id`].
     pub fn attached_prog_id(&self) -> Result<u32, SteeringError> {
-        let mut id: u32 = 0;
-        // SAFETY: `id` is a valid, writable u32 for the call.
-        let ret = unsafe { libbpf_sys::bpf_xdp_query_id(self.ifindex as c_int, self.mode.flags() as c_int, &mut id) };
-        if ret < 0 {
-            return Err(SteeringError::Attach(format!("cannot query `{}`: {}", self.iface, errno_error(ret))));
-        }
-        Ok(id)
+        bpf::xdp_query_id(self.ifindex, self.mode.flags())
+            .map_err(|errno| SteeringError::Attach(format!("cannot query `{}`: {}", self.iface, errno_error(errno))))
     }
 
     /// The kernel's id of our loaded program.
     pub fn prog_id(&self) -> Result<u32, SteeringError> {
-        // SAFETY: `bpf_prog_info` is plain old data; all zeroes is a valid value.
-        let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
-        // SAFETY: `info` is writable for `len` bytes and `prog_fd` is our program's fd.
-        let ret = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(self.prog_fd, &mut info, &mut len) };
-        if ret < 0 {
-            return Err(SteeringError::Load(format!("cannot query the steering program: {}", errno_error(ret))));
-        }
-        Ok(info.id)
+        bpf::prog_id(self.prog_fd)
+            .map_err(|errno| SteeringError::Load(format!("cannot query the steering program: {}", errno_error(errno))))
     }
-}
-
-fn xdp_attach(ifindex: u32, prog_fd: c_int, mode: XdpAttachMode) -> c_int {
-    // SAFETY: a netlink request with a valid program fd; null opts are allowed.
-    unsafe { libbpf_sys::bpf_xdp_attach(ifindex as c_int, prog_fd, mode.flags(), std::ptr::null()) }
 }
 
 fn mac_key(mac: MacAddr) -> [u8; 8] {
@@ -318,51 +300,26 @@ fn mac_key(mac: MacAddr) -> [u8; 8] {
     key
 }
 
-fn update<K: Copy, V: Copy>(fd: c_int, map: &str, key: &K, value: &V) -> Result<(), SteeringError> {
-    // SAFETY: `key` and `value` point to initialised values of exactly the
-    // map's key and value sizes (the callers pass the types `bpf/steer.c`
-    // declares), readable for the call; the kernel copies them.
-    let ret = unsafe {
-        libbpf_sys::bpf_map_update_elem(
-            fd,
-            std::ptr::from_ref(key).cast::<c_void>(),
-            std::ptr::from_ref(value).cast::<c_void>(),
-            u64::from(libbpf_sys::BPF_ANY),
-        )
-    };
-    if ret < 0 {
-        return Err(match -ret {
-            libc::EPERM | libc::EACCES => SteeringError::NotPermitted,
-            _ => SteeringError::Map(format!("update of `{map}` failed: {}", errno_error(ret))),
-        });
-    }
-    Ok(())
+fn update<K: bpf::MapBytes, V: bpf::MapBytes>(fd: c_int, map: &str, key: &K, value: &V) -> Result<(), SteeringError> {
+    bpf::map_update(fd, key, value).map_err(|errno| match errno {
+        libc::EPERM | libc::EACCES => SteeringError::NotPermitted,
+        _ => SteeringError::Map(format!("update of `{map}` failed: {}", errno_error(errno))),
+    })
 }
 
-fn delete<K: Copy>(fd: c_int, map: &str, key: &K) -> Result<(), SteeringError> {
-    // SAFETY: `key` points to an initialised value of the map's key size,
-    // readable for the call.
-    let ret = unsafe { libbpf_sys::bpf_map_delete_elem(fd, std::ptr::from_ref(key).cast::<c_void>()) };
-    if ret < 0 && ret != -libc::ENOENT {
-        return Err(SteeringError::Map(format!("delete from `{map}` failed: {}", errno_error(ret))));
+fn delete<K: bpf::MapBytes>(fd: c_int, map: &str, key: &K) -> Result<(), SteeringError> {
+    match bpf::map_delete(fd, key) {
+        Ok(()) | Err(libc::ENOENT) => Ok(()),
+        Err(errno) => Err(SteeringError::Map(format!("delete from `{map}` failed: {}", errno_error(errno)))),
     }
-    Ok(())
 }
 
 impl Drop for Steering {
     fn drop(&mut self) {
         if self.prog_fd >= 0 {
-            // Detach only if the interface still runs our program: with
-            // `old_prog_fd` set libbpf adds XDP_FLAGS_REPLACE, and the kernel
-            // refuses (EEXIST) when another program has replaced ours.
-            let opts = libbpf_sys::bpf_xdp_attach_opts {
-                sz: std::mem::size_of::<libbpf_sys::bpf_xdp_attach_opts>() as libbpf_sys::size_t,
-                old_prog_fd: self.prog_fd,
-                ..Default::default()
-            };
-            // SAFETY: a netlink request; `opts` is a valid options struct whose
-            // `sz` is its own size and `old_prog_fd` our open program fd.
-            let _ = unsafe { libbpf_sys::bpf_xdp_detach(self.ifindex as c_int, self.mode.flags(), &opts) };
+            // Only if the interface still runs our program; nothing to do
+            // about a failure while dropping.
+            let _ = bpf::xdp_detach_if_still(self.ifindex, self.mode.flags(), self.prog_fd);
         }
     }
 }

@@ -296,7 +296,7 @@ impl<P: Port, H: Handler> Worker<P, H> {
             counters: vec![Counters::default(); n],
             config,
             stop: stop.clone(),
-            rx: vec![Desc::default(); burst],
+            rx: (0..burst).map(|_| Desc::default()).collect(),
             // Room for a full burst from every port plus injected frames.
             tx: (0..n).map(|_| Vec::with_capacity(burst * n + MAX_INJECT_PER_POLL)).collect(),
             recycle: Vec::with_capacity(burst + MAX_INJECT_PER_POLL),
@@ -420,16 +420,15 @@ impl<P: Port, H: Handler> Worker<P, H> {
         let index = frame.port as usize;
         let Some(port) = self.ports.get_mut(index) else { return };
         let bytes = frame.bytes();
-        let mut desc = [Desc::default()];
-        if bytes.len() > port.frame_capacity() || port.alloc(&mut desc) == 0 {
+        let mut slot = [Desc::default()];
+        if bytes.len() > port.frame_capacity() || port.alloc(&mut slot) == 0 {
             self.counters[index].drop(DropReason::NoFreeFrame);
             return;
         }
-        // SAFETY: `desc` was just allocated from this port and is not handed back yet.
-        let buf = unsafe { port.frame_mut(&desc[0]) };
-        buf[..bytes.len()].copy_from_slice(bytes);
-        desc[0].len = bytes.len() as u32;
-        self.tx[index].push(desc[0]);
+        let mut desc = Desc::take(&mut slot[0]);
+        port.frame_mut(&desc)[..bytes.len()].copy_from_slice(bytes);
+        desc.set_len(bytes.len() as u32);
+        self.tx[index].push(desc);
     }
 
     #[inline]
@@ -442,8 +441,8 @@ impl<P: Port, H: Handler> Worker<P, H> {
         let max_len = self.config.max_frame_len;
         let mut sent_to_control = false;
         for k in 0..received {
-            let desc = self.rx[k];
-            let len = desc.len as usize;
+            let mut desc = Desc::take(&mut self.rx[k]);
+            let len = desc.len() as usize;
             let counters = &mut self.counters[index];
             counters.rx_packets += 1;
             counters.rx_bytes += len as u64;
@@ -457,10 +456,7 @@ impl<P: Port, H: Handler> Worker<P, H> {
                 self.recycle.push(desc);
                 continue;
             }
-            let port = &mut self.ports[index];
-            // SAFETY: `desc` was received from this port in this burst and is
-            // handed back (transmitted or recycled) only after this borrow ends.
-            let buf = unsafe { port.frame_mut(&desc) };
+            let buf = self.ports[index].frame_mut(&desc);
             if buf.len() < len {
                 counters.drop(DropReason::Oversize);
                 self.recycle.push(desc);
@@ -477,7 +473,10 @@ impl<P: Port, H: Handler> Worker<P, H> {
             let verdict = self.handler.handle(&mut packet);
             let out_len = packet.len as u32;
             match verdict {
-                Verdict::Transmit => self.tx[index].push(Desc { addr: desc.addr, len: out_len }),
+                Verdict::Transmit => {
+                    desc.set_len(out_len);
+                    self.tx[index].push(desc)
+                }
                 Verdict::Drop(reason) => {
                     counters.drop(reason);
                     self.recycle.push(desc);
@@ -502,10 +501,12 @@ impl<P: Port, H: Handler> Worker<P, H> {
                     self.recycle.push(desc);
                 }
                 Verdict::Forward(out) if out as usize == index => {
-                    self.tx[index].push(Desc { addr: desc.addr, len: out_len })
+                    desc.set_len(out_len);
+                    self.tx[index].push(desc)
                 }
                 Verdict::Forward(out) => {
-                    self.forward(index, out as usize, Desc { addr: desc.addr, len: out_len });
+                    desc.set_len(out_len);
+                    self.forward(index, out as usize, &desc);
                     self.recycle.push(desc);
                 }
             }
@@ -516,7 +517,7 @@ impl<P: Port, H: Handler> Worker<P, H> {
             }
         }
         if !self.recycle.is_empty() {
-            self.ports[index].release(&self.recycle);
+            self.ports[index].release(&mut self.recycle);
             self.recycle.clear();
         }
         received
@@ -525,14 +526,14 @@ impl<P: Port, H: Handler> Worker<P, H> {
     /// Copies a frame from port `from` into a free frame of port `to` and
     /// queues it there. The caller recycles the original.
     #[inline]
-    fn forward(&mut self, from: usize, to: usize, desc: Desc) {
-        let len = desc.len as usize;
+    fn forward(&mut self, from: usize, to: usize, desc: &Desc) {
+        let len = desc.len() as usize;
         if to >= self.ports.len() || to == from || self.ports[to].frame_capacity() < len {
             self.counters[from].drop(DropReason::NoFreeFrame);
             return;
         }
-        let mut out = [Desc::default()];
-        if self.ports[to].alloc(&mut out) == 0 {
+        let mut slot = [Desc::default()];
+        if self.ports[to].alloc(&mut slot) == 0 {
             self.counters[from].drop(DropReason::NoFreeFrame);
             return;
         }
@@ -543,14 +544,13 @@ impl<P: Port, H: Handler> Worker<P, H> {
             let (lo, hi) = self.ports.split_at_mut(from);
             (&mut hi[0], &mut lo[to])
         };
-        // SAFETY: `desc` was received from port `from` in this burst and is
-        // still held by this worker.
-        let src = unsafe { src_port.frame_mut(&desc) };
-        // SAFETY: `out[0]` was just allocated from port `to` and not handed back.
-        let dst = unsafe { dst_port.frame_mut(&out[0]) };
+        let mut out = Desc::take(&mut slot[0]);
+        let src = src_port.frame_mut(desc);
+        let dst = dst_port.frame_mut(&out);
+        let len = len.min(src.len()).min(dst.len());
         dst[..len].copy_from_slice(&src[..len]);
-        out[0].len = desc.len;
-        self.tx[to].push(out[0]);
+        out.set_len(len as u32);
+        self.tx[to].push(out);
     }
 
     #[inline]
@@ -560,12 +560,13 @@ impl<P: Port, H: Handler> Worker<P, H> {
             return;
         }
         let port = &mut self.ports[index];
+        let offered_bytes = pending.iter().map(|d| u64::from(d.len())).sum::<u64>();
         let accepted = port.tx_burst(pending);
         let counters = &mut self.counters[index];
+        let refused = &mut pending[accepted..];
         counters.tx_packets += accepted as u64;
-        counters.tx_bytes += pending[..accepted].iter().map(|d| d.len as u64).sum::<u64>();
-        if accepted < pending.len() {
-            let refused = &pending[accepted..];
+        counters.tx_bytes += offered_bytes - refused.iter().map(|d| u64::from(d.len())).sum::<u64>();
+        if !refused.is_empty() {
             counters.drops[DropReason::TxRingFull as usize] += refused.len() as u64;
             port.release(refused);
         }

@@ -11,9 +11,10 @@
 //! error: on veth the peer only takes XDP-transmitted frames when it has an
 //! XDP program attached or GRO enabled, and `lo` takes none.
 
-use crate::bpf_object::{Embedded, LoadError, LoadedObject};
-use crate::nic::ifindex;
-use std::ffi::{c_int, c_void, CStr};
+use crate::sys::bpf::{self, Embedded, LoadError, LoadedObject};
+use crate::sys::kernel_release;
+use crate::sys::nic::ifindex;
+use std::ffi::{c_int, CStr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -244,27 +245,11 @@ impl XdpLiveGenerator {
                 }
             }
 
-            let mut opts = libbpf_sys::bpf_test_run_opts {
-                sz: std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as libbpf_sys::size_t,
-                data_in: self.config.frame.as_ptr().cast::<c_void>(),
-                data_size_in: self.config.frame.len() as u32,
-                ctx_in: std::ptr::from_ref(&ctx).cast::<c_void>(),
-                ctx_size_in: std::mem::size_of::<libbpf_sys::xdp_md>() as u32,
-                // `want` is at most `MAX_CHUNK`, far below `c_int::MAX`.
-                repeat: want as c_int,
-                flags: libbpf_sys::BPF_F_TEST_XDP_LIVE_FRAMES,
-                batch_size: self.batch,
-                ..Default::default()
-            };
             let call_start = Instant::now();
-            // SAFETY: `prog_fd` is the fd of our loaded program (the object is
-            // open while `self` lives); `data_in` and `ctx_in` point to
-            // `data_size_in` and `ctx_size_in` readable bytes that live across
-            // the call; there are no output buffers; `opts.sz` is its own size.
-            let ret = unsafe { libbpf_sys::bpf_prog_test_run_opts(self.prog_fd, &mut opts) };
+            // `want` is at most `MAX_CHUNK`, far below `c_int::MAX`.
+            let ran = bpf::prog_run_live(self.prog_fd, &self.config.frame, &ctx, want as c_int, self.batch);
             let took = call_start.elapsed();
-            if ret < 0 {
-                let errno = -ret;
+            if let Err(errno) = ran {
                 if errno == libc::EINTR {
                     // A signal cut the call short; how many frames it ran is
                     // unknown, so none are counted. The stop flag decides.
@@ -371,19 +356,6 @@ fn frames_in(rate: u64, span: Duration) -> u32 {
     u32::try_from(frames).unwrap_or(MAX_CHUNK).clamp(1, MAX_CHUNK)
 }
 
-/// The running kernel's release (`uname -r`), for error messages.
-fn kernel_release() -> String {
-    // SAFETY: `utsname` is plain old data; all zeroes is a valid value.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `uts` is a valid, writable `utsname` for the call.
-    if unsafe { libc::uname(&mut uts) } != 0 {
-        return "of unknown release".to_string();
-    }
-    // SAFETY: on success `release` holds a NUL-terminated string within the array.
-    let release = unsafe { CStr::from_ptr(uts.release.as_ptr()) };
-    release.to_string_lossy().into_owned()
-}
-
 /// Why one thread of a flat-out run stopped early.
 enum TurnError {
     /// A `BPF_PROG_RUN` call failed with this errno.
@@ -482,29 +454,7 @@ impl LiveShot<'_> {
             rx_queue_index: 0,
             egress_ifindex: 0,
         };
-        let mut opts = libbpf_sys::bpf_test_run_opts {
-            sz: std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as libbpf_sys::size_t,
-            data_in: self.frame.as_ptr().cast::<c_void>(),
-            data_size_in: self.frame.len() as u32,
-            ctx_in: std::ptr::from_ref(&ctx).cast::<c_void>(),
-            ctx_size_in: std::mem::size_of::<libbpf_sys::xdp_md>() as u32,
-            // At most `MAX_CHUNK`, far below `c_int::MAX`.
-            repeat: frames.min(u64::from(MAX_CHUNK)) as c_int,
-            flags: libbpf_sys::BPF_F_TEST_XDP_LIVE_FRAMES,
-            batch_size: self.batch,
-            ..Default::default()
-        };
-        // SAFETY: `prog_fd` is the fd of a loaded program whose object stays
-        // open while the generator that made this shot lives (the shot
-        // borrows it); `data_in` and `ctx_in` point to `data_size_in` and
-        // `ctx_size_in` readable bytes that live across the call; there are no
-        // output buffers; `opts.sz` is its own size. The kernel allows
-        // concurrent runs of one program.
-        let ret = unsafe { libbpf_sys::bpf_prog_test_run_opts(self.prog_fd, &mut opts) };
-        if ret < 0 {
-            Err(-ret)
-        } else {
-            Ok(())
-        }
+        // At most `MAX_CHUNK`, far below `c_int::MAX`.
+        bpf::prog_run_live(self.prog_fd, self.frame, &ctx, frames.min(u64::from(MAX_CHUNK)) as c_int, self.batch)
     }
 }

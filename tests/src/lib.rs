@@ -4,12 +4,12 @@
 //!
 //! Addresses used: 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32 only,
 //! and only inside namespaces made here.
+#![forbid(unsafe_code)]
 
 pub mod lab;
 pub mod lan;
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -20,8 +20,7 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(0);
 /// Fails the test (never skips it) when not root: these tests need
 /// CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF, and CI runs them as root.
 pub fn require_root() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = nix::unistd::geteuid().as_raw();
     assert_eq!(euid, 0, "end-to-end tests need root (network namespaces, AF_XDP); run them as root");
 }
 
@@ -61,9 +60,16 @@ impl NetNs {
         run("ip", &["netns", "add", &name]);
         let ns = NetNs { name };
         ns.exec_ok(&["ip", "link", "set", "lo", "up"]);
-        ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-        ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        ns.set_ipv6(false);
         ns
+    }
+
+    /// Turns IPv6 on (for interfaces made from now on too) or off.
+    pub fn set_ipv6(&self, on: bool) {
+        let disable = if on { "0" } else { "1" };
+        for scope in ["all", "default"] {
+            self.exec_ok(&["sysctl", "-qw", &format!("net.ipv6.conf.{scope}.disable_ipv6={disable}")]);
+        }
     }
 
     /// The namespace's name.
@@ -101,9 +107,10 @@ impl NetNs {
     pub fn enter(&self) -> InNetns {
         let original = File::open("/proc/thread-self/ns/net").expect("open this thread's network namespace");
         let target = File::open(format!("/run/netns/{}", self.name)).expect("open the test's network namespace");
-        // SAFETY: setns on a valid namespace fd; it changes only this thread's namespace.
-        let ret = unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(ret, 0, "setns into {}: {}", self.name, std::io::Error::last_os_error());
+        // setns changes only this thread's namespace.
+        if let Err(err) = nix::sched::setns(&target, nix::sched::CloneFlags::CLONE_NEWNET) {
+            panic!("setns into {}: {err}", self.name);
+        }
         InNetns { original }
     }
 
@@ -133,10 +140,11 @@ pub struct InNetns {
 
 impl Drop for InNetns {
     fn drop(&mut self) {
-        // SAFETY: setns on a valid namespace fd; it changes only this thread's namespace.
-        let ret = unsafe { libc::setns(self.original.as_raw_fd(), libc::CLONE_NEWNET) };
-        if ret != 0 && !std::thread::panicking() {
-            panic!("setns back: {}", std::io::Error::last_os_error());
+        let back = nix::sched::setns(&self.original, nix::sched::CloneFlags::CLONE_NEWNET);
+        if let Err(err) = back {
+            if !std::thread::panicking() {
+                panic!("setns back: {err}");
+            }
         }
     }
 }
@@ -210,8 +218,10 @@ impl Proc {
 
     /// Sends a signal to a process this test started, by its PID.
     pub fn signal_pid(pid: u32, signal: i32) {
-        // SAFETY: kill has no memory preconditions; the PID is of a child this test started.
-        unsafe { libc::kill(pid as i32, signal) };
+        // The PID is of a child this test started; one that already exited is no error.
+        if let (Ok(pid), Ok(signal)) = (i32::try_from(pid), nix::sys::signal::Signal::try_from(signal)) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
     }
 
     /// Waits up to `timeout` for it to exit; returns its output, or kills it

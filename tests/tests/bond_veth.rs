@@ -5,9 +5,9 @@
 //! real kernel clients (ping, `vipdrift probe`, `ip neigh`). Outages are
 //! printed (figures for the notes, never asserted against a time budget).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use vipdrift_engine::PacketSocket;
 use vipdrift_tests::{json_summary, unique_tag, vipdrift_bin, wait_until, NetNs, Proc, Veth};
 
 const VIP: &str = "198.51.100.100";
@@ -350,21 +350,8 @@ fn tlb_link_loss_moves_the_primary_mac_to_the_surviving_port_and_clients_keep_th
 /// `iface` in `ns`, as fast as a raw socket takes them; returns how many left.
 fn flood_arp(ns: &NetNs, iface: &str, count: usize, spoofed: u32) -> usize {
     let _inside = ns.enter();
-    let name = std::ffi::CString::new(iface).unwrap();
-    // SAFETY: if_nametoindex reads a NUL-terminated string we own.
-    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    assert_ne!(ifindex, 0, "no {iface} in {}", ns.name());
-    let protocol = (libc::ETH_P_ALL as u16).to_be() as i32;
-    // SAFETY: a plain socket call; the descriptor is owned below.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, protocol) };
-    assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
-    // SAFETY: `fd` is a new descriptor nobody else owns.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = protocol as u16;
-    addr.sll_ifindex = ifindex as i32;
+    let socket =
+        PacketSocket::open(iface).unwrap_or_else(|e| panic!("AF_PACKET socket on {iface} in {}: {e}", ns.name()));
     let vip: std::net::Ipv4Addr = VIP.parse().unwrap();
     let mut sent = 0;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -381,18 +368,7 @@ fn flood_arp(ns: &NetNs, iface: &str, count: usize, spoofed: u32) -> usize {
         };
         let mac = [0x02, 0xee, 0, (k >> 8) as u8, k as u8, n as u8];
         vipdrift_vmac::arp::write_request(&mut frame, mac.into(), sender, vip, None).unwrap();
-        // SAFETY: `frame` and `addr` outlive the call; the lengths are theirs.
-        let written = unsafe {
-            libc::sendto(
-                socket.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&addr as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if written == frame.len() as isize {
+        if socket.send(&frame).is_ok_and(|n| n == frame.len()) {
             sent += 1;
         }
     }

@@ -10,10 +10,10 @@
 //! 2001:db8::/32, only inside these namespaces.
 
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 use vipdrift_engine::{
-    AfXdpConfig, AfXdpPort, BindMode, BoundMode, Desc, MacAddr, Port, Steering, SteeringConfig, XdpAttachMode,
+    AfXdpConfig, AfXdpPort, BindMode, BoundMode, Desc, MacAddr, PacketSocket, Port, Steering, SteeringConfig,
+    XdpAttachMode,
 };
 use vipdrift_tests::{unique_tag, InNetns, NetNs, Veth};
 
@@ -164,39 +164,14 @@ fn vrrp6() -> Vec<u8> {
 /// driver, generic XDP before the packet taps), unlike veth's `rx_packets`,
 /// which counts redirected frames too.
 struct Sniffer {
-    fd: std::os::fd::OwnedFd,
+    socket: PacketSocket,
 }
 
 impl Sniffer {
     /// Opens the sniffer on `iface` of the calling thread's namespace.
     fn open(iface: &str) -> Sniffer {
-        let name = std::ffi::CString::new(iface).expect("interface name");
-        // SAFETY: `name` is a valid NUL-terminated string for the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        assert_ne!(ifindex, 0, "no interface {iface} here");
-        let proto = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket creation; the fd is checked and owned below.
-        let raw = unsafe {
-            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, i32::from(proto))
-        };
-        assert!(raw >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
-        // SAFETY: `raw` is a fresh fd that nothing else owns.
-        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-        // SAFETY: `sockaddr_ll` is plain old data; all zeroes is a valid value.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_protocol = proto;
-        addr.sll_ifindex = ifindex as i32;
-        // SAFETY: `addr` is a valid `sockaddr_ll` of the length given.
-        let ret = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                std::ptr::from_ref(&addr).cast::<libc::sockaddr>(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(ret, 0, "bind AF_PACKET to {iface}: {}", std::io::Error::last_os_error());
-        Sniffer { fd }
+        let socket = PacketSocket::open(iface).unwrap_or_else(|e| panic!("AF_PACKET socket on {iface}: {e}"));
+        Sniffer { socket }
     }
 
     /// Incoming frames queued now (outgoing ones skipped).
@@ -204,25 +179,9 @@ impl Sniffer {
         let mut frames = Vec::new();
         let mut buf = [0u8; 2048];
         for _ in 0..10_000 {
-            // SAFETY: `sockaddr_ll` is plain old data; all zeroes is a valid value.
-            let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut from_len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-            // SAFETY: `buf` is writable for its length, `from` for `from_len` bytes.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                    std::ptr::from_mut(&mut from).cast::<libc::sockaddr>(),
-                    &mut from_len,
-                )
-            };
-            if n < 0 {
-                break;
-            }
-            if from.sll_pkttype != libc::PACKET_OUTGOING {
-                frames.push(buf[..n as usize].to_vec());
+            let Ok(Some(got)) = self.socket.recv(&mut buf) else { break };
+            if !got.outgoing {
+                frames.push(buf[..got.len].to_vec());
             }
         }
         frames
@@ -242,19 +201,17 @@ fn same_frame(seen: &[u8], sent: &[u8]) -> bool {
 /// `expect` frames are in), frames released back to the port.
 fn receive(port: &mut AfXdpPort, expect: usize, wait: Duration) -> Vec<Vec<u8>> {
     let mut got = Vec::new();
-    let mut descs = [Desc::default(); 64];
+    let mut descs: [Desc; 64] = std::array::from_fn(|_| Desc::default());
     let deadline = Instant::now() + wait;
     // Bounded in time by the deadline and in count by the iteration cap.
     for _ in 0..1_000_000 {
         port.service();
         let n = port.rx_burst(&mut descs);
         for desc in &descs[..n] {
-            // SAFETY: `desc` just came from this port's rx_burst and is handed
-            // back below, after the copy; nothing else uses the frame meanwhile.
-            let frame = unsafe { port.frame_mut(desc) };
-            got.push(frame[..(desc.len as usize).min(frame.len())].to_vec());
+            let frame = port.frame_mut(desc);
+            got.push(frame[..(desc.len() as usize).min(frame.len())].to_vec());
         }
-        port.release(&descs[..n]);
+        port.release(&mut descs[..n]);
         if got.len() >= expect || Instant::now() >= deadline {
             break;
         }

@@ -396,10 +396,17 @@ fn send_signal(pid: u32, signal: i32) -> bool {
     if pid <= 1 {
         return false;
     }
-    // SAFETY: kill(2) takes two integers and touches none of our memory; pid
-    // names one process (> 1), which the callers checked is a lab daemon
-    // (our own unreaped child, or its command line matched).
-    unsafe { libc::kill(pid, signal) == 0 }
+    // pid names one process (> 1), which the callers checked is a lab
+    // daemon (our own unreaped child, or its command line matched); signal 0
+    // only asks whether it is alive.
+    let signal = match signal {
+        0 => None,
+        n => match nix::sys::signal::Signal::try_from(n) {
+            Ok(signal) => Some(signal),
+            Err(_) => return false,
+        },
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).is_ok()
 }
 
 /// A daemon to stop: our own child, or one found through a pid file or in a

@@ -1,4 +1,5 @@
 //! `vipdrift`: the command-line front end of the vipdrift engine.
+#![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -23,7 +23,8 @@ struct Shared {
 // slot access and the Acquire load on the other side order the two, so no
 // slot is ever accessed from both threads at once.
 unsafe impl Sync for Shared {}
-// SAFETY: `Desc` is plain data; moving the ring between threads is fine.
+// SAFETY: `Desc` is plain data (an address, a length, a tag); moving the
+// ring between threads is fine.
 unsafe impl Send for Shared {}
 
 /// The writing end of a [`desc_ring`].
@@ -54,9 +55,10 @@ pub(crate) fn desc_ring(capacity: usize) -> (RingProducer, RingConsumer) {
 }
 
 impl RingProducer {
-    /// Appends a prefix of `descs`; returns how many fitted.
+    /// Moves a prefix of `descs` into the ring (their slots are left empty);
+    /// returns how many fitted.
     #[inline]
-    pub(crate) fn produce(&mut self, descs: &[Desc]) -> usize {
+    pub(crate) fn produce(&mut self, descs: &mut [Desc]) -> usize {
         let cap = self.shared.mask + 1;
         let mut free = cap - self.tail.wrapping_sub(self.cached_head);
         if free < descs.len() {
@@ -64,12 +66,12 @@ impl RingProducer {
             free = cap - self.tail.wrapping_sub(self.cached_head);
         }
         let n = free.min(descs.len());
-        for (i, desc) in descs[..n].iter().enumerate() {
+        for (i, desc) in descs[..n].iter_mut().enumerate() {
             let slot = &self.shared.slots[self.tail.wrapping_add(i) & self.shared.mask];
             // SAFETY: the slot lies in [tail, head + capacity): the consumer
             // has released it (Acquire load of `head` above) and will not read
             // it before our Release store of the new `tail` below.
-            unsafe { *slot.get() = *desc };
+            unsafe { *slot.get() = Desc::take(desc) };
         }
         self.tail = self.tail.wrapping_add(n);
         self.shared.tail.store(self.tail, Ordering::Release);
@@ -92,7 +94,7 @@ impl RingConsumer {
             // SAFETY: the slot lies in [head, tail): the producer published it
             // (Acquire load of `tail` above) and will not write it again
             // before our Release store of the new `head` below.
-            *desc = unsafe { *slot.get() };
+            *desc = Desc::take(unsafe { &mut *slot.get() });
         }
         self.head = self.head.wrapping_add(n);
         self.shared.head.store(self.head, Ordering::Release);
@@ -103,21 +105,26 @@ impl RingConsumer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::port::MemoryTag;
 
     fn d(addr: u64) -> Desc {
-        Desc { addr, len: 60 }
+        Desc::new(MemoryTag::fresh(), addr, 60)
+    }
+
+    fn empties<const N: usize>() -> [Desc; N] {
+        std::array::from_fn(|_| Desc::default())
     }
 
     #[test]
     fn keeps_order_and_refuses_when_full() {
         let (mut p, mut c) = desc_ring(4);
-        assert_eq!(p.produce(&[d(1), d(2), d(3), d(4), d(5)]), 4);
-        let mut out = [Desc::default(); 8];
+        assert_eq!(p.produce(&mut [d(1), d(2), d(3), d(4), d(5)]), 4);
+        let mut out = empties::<8>();
         assert_eq!(c.consume(&mut out[..3]), 3);
-        assert_eq!(out[..3].iter().map(|d| d.addr).collect::<Vec<_>>(), [1, 2, 3]);
-        assert_eq!(p.produce(&[d(6), d(7), d(8)]), 3);
+        assert_eq!(out[..3].iter().map(|d| d.addr()).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(p.produce(&mut [d(6), d(7), d(8)]), 3);
         assert_eq!(c.consume(&mut out), 4);
-        assert_eq!(out[..4].iter().map(|d| d.addr).collect::<Vec<_>>(), [4, 6, 7, 8]);
+        assert_eq!(out[..4].iter().map(|d| d.addr()).collect::<Vec<_>>(), [4, 6, 7, 8]);
         assert_eq!(c.consume(&mut out), 0);
     }
 
@@ -128,16 +135,16 @@ mod tests {
         let producer = std::thread::spawn(move || {
             let mut next = 0;
             while next < N {
-                let batch: Vec<Desc> = (next..(next + 16).min(N)).map(d).collect();
-                next += p.produce(&batch) as u64;
+                let mut batch: Vec<Desc> = (next..(next + 16).min(N)).map(d).collect();
+                next += p.produce(&mut batch) as u64;
             }
         });
         let mut expect = 0;
-        let mut out = [Desc::default(); 32];
+        let mut out = empties::<32>();
         while expect < N {
             let n = c.consume(&mut out);
             for desc in &out[..n] {
-                assert_eq!(desc.addr, expect);
+                assert_eq!(desc.addr(), expect);
                 expect += 1;
             }
         }

@@ -25,10 +25,7 @@ impl NicFilter {
             return Err(io::Error::new(io::ErrorKind::NotFound, format!("interface `{iface}` does not exist")));
         };
         // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let raw = unsafe { syscall!(socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)) }?;
         // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(NicFilter { fd, ifindex: ifindex as i32, iface: iface.to_owned() })
@@ -43,17 +40,16 @@ impl NicFilter {
         }
         // SAFETY: `mreq` is a valid packet_mreq that lives across the call and
         // the length passed is its own size; the descriptor is ours.
-        let ret = unsafe {
-            libc::setsockopt(
+        let set = unsafe {
+            syscall!(setsockopt(
                 self.fd.as_raw_fd(),
                 libc::SOL_PACKET,
                 if add { libc::PACKET_ADD_MEMBERSHIP } else { libc::PACKET_DROP_MEMBERSHIP },
                 std::ptr::from_ref(&mreq).cast(),
                 std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
-            )
+            ))
         };
-        if ret < 0 {
-            let err = io::Error::last_os_error();
+        if let Err(err) = set {
             let what = if add { describe(kind) } else { "cannot drop a membership" };
             return Err(io::Error::new(err.kind(), format!("{what} on `{}`: {err}", self.iface)));
         }
@@ -90,10 +86,7 @@ impl NicFilter {
         }
         // SAFETY: `req` is a valid, NUL-terminated ifreq that lives across the
         // call; SIOCGIFFLAGS / SIOCGIFHWADDR only write into it.
-        let ret = unsafe { libc::ioctl(self.fd.as_raw_fd(), request, &mut req) };
-        if ret < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        unsafe { syscall!(ioctl(self.fd.as_raw_fd(), request, &mut req)) }?;
         Ok(req)
     }
 

@@ -1,5 +1,5 @@
 //! The AF_XDP port, on xsk-rs: one socket per (interface, queue) with its
-//! own UMEM. All of the engine's unsafe AF_XDP handling lives in this file.
+//! own UMEM. All of the engine's AF_XDP handling lives in this file.
 //!
 //! Frame accounting: every UMEM frame is at any time in exactly one of the
 //! free list, the fill ring (or RX ring), the caller's hands, or the TX ring
@@ -7,7 +7,7 @@
 //! the fill ring is topped up from it between bursts, so no frame leaks;
 //! [`AfXdpPort::frames_held`] lets a test check that.
 
-use crate::port::{BoundMode, Desc, Port, PortCounters};
+use crate::port::{BoundMode, Desc, MemoryTag, Port, PortCounters};
 use std::ffi::CString;
 use std::io;
 use std::num::NonZeroU32;
@@ -154,6 +154,7 @@ pub struct AfXdpPort {
     mode: BoundMode,
     counters: PortCounters,
     fd: i32,
+    tag: MemoryTag,
 }
 
 /// Retries of the transmit kick when the kernel sends only part of the ring
@@ -167,7 +168,7 @@ impl AfXdpPort {
     /// got is [`Port::bound_mode`].
     pub fn open(config: &AfXdpConfig) -> Result<AfXdpPort, AfXdpError> {
         let name = CString::new(config.iface.clone()).map_err(|_| AfXdpError::NoSuchInterface(config.iface.clone()))?;
-        if crate::nic::ifindex(&config.iface).is_none() {
+        if super::nic::ifindex(&config.iface).is_none() {
             return Err(AfXdpError::NoSuchInterface(config.iface.clone()));
         }
         if config.frame_size != 2048 && config.frame_size != 4096 {
@@ -293,6 +294,7 @@ impl AfXdpPort {
             mode,
             counters: PortCounters::default(),
             fd,
+            tag: MemoryTag::fresh(),
         };
         port.top_up_fill();
         Ok(port)
@@ -375,11 +377,12 @@ impl AfXdpPort {
             self.counters.tx_wakeups += 1;
             // SAFETY: a zero-length sendto on our own AF_XDP socket with null
             // buffers is the documented TX kick; it reads no memory of ours.
-            let ret = unsafe { libc::sendto(self.fd, std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
-            if ret >= 0 {
+            let Err(err) =
+                (unsafe { syscall!(sendto(self.fd, std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0)) })
+            else {
                 return;
-            }
-            match io::Error::last_os_error().raw_os_error() {
+            };
+            match err.raw_os_error() {
                 Some(libc::EAGAIN) | Some(libc::EBUSY) => self.reap_completions(),
                 _ => return,
             }
@@ -412,28 +415,29 @@ impl Port for AfXdpPort {
                 self.counters.rx_wakeups += 1;
                 // SAFETY: a zero-length recvfrom with null buffers on our own
                 // AF_XDP socket is the documented RX kick; it writes nothing.
-                unsafe {
-                    libc::recvfrom(
+                // EAGAIN and the like leave nothing to do: the next poll kicks again.
+                let _ = unsafe {
+                    syscall!(recvfrom(
                         self.fd,
                         std::ptr::null_mut(),
                         0,
                         libc::MSG_DONTWAIT,
                         std::ptr::null_mut(),
                         std::ptr::null_mut(),
-                    )
+                    ))
                 };
             }
             return 0;
         }
         for (out, desc) in descs.iter_mut().zip(&self.scratch[..n]) {
-            *out = Desc { addr: desc.addr() as u64, len: desc.lengths().data() as u32 };
+            *out = Desc::new(self.tag, desc.addr() as u64, desc.lengths().data() as u32);
         }
         self.in_fill -= n as u32;
         n
     }
 
     #[inline]
-    fn tx_burst(&mut self, descs: &[Desc]) -> usize {
+    fn tx_burst(&mut self, descs: &mut [Desc]) -> usize {
         if descs.is_empty() {
             return 0;
         }
@@ -441,9 +445,13 @@ impl Port for AfXdpPort {
             self.reap_completions();
         }
         let mut n = 0;
+        let capacity = self.frame_capacity();
         for desc in descs.iter().take(self.scratch.len()) {
-            let Some(index) = self.index_of(desc.addr) else { break };
-            if desc.addr % self.frame_size != self.data_start {
+            if !desc.belongs_to(self.tag) {
+                break;
+            }
+            let Some(index) = self.index_of(desc.addr()) else { break };
+            if desc.addr() % self.frame_size != self.data_start {
                 // Only frames starting where the UMEM put them can be
                 // described to xsk-rs; our own paths never move them.
                 break;
@@ -452,13 +460,16 @@ impl Port for AfXdpPort {
             // SAFETY: the frame belongs to this UMEM and is held by the caller,
             // who is handing it to us; `frame` is a local copy of its descriptor.
             let mut data = unsafe { self.umem.data_mut(&mut frame) };
-            data.cursor().set_pos(desc.len as usize);
+            data.cursor().set_pos((desc.len() as usize).min(capacity));
             self.scratch[n] = frame;
             n += 1;
         }
         // SAFETY: the frames belong to this UMEM, their lengths are set, and the
         // caller gives up their use until the completion ring returns them.
         let produced = unsafe { self.tx.produce(&self.scratch[..n]) };
+        for slot in &mut descs[..produced] {
+            Desc::take(slot);
+        }
         self.in_tx += produced as u32;
         if produced > 0 {
             self.kick_tx();
@@ -467,9 +478,13 @@ impl Port for AfXdpPort {
     }
 
     #[inline]
-    fn release(&mut self, descs: &[Desc]) {
-        for desc in descs {
-            if let Some(index) = self.index_of(desc.addr) {
+    fn release(&mut self, descs: &mut [Desc]) {
+        for slot in descs {
+            let desc = Desc::take(slot);
+            if !desc.belongs_to(self.tag) {
+                continue;
+            }
+            if let Some(index) = self.index_of(desc.addr()) {
                 if self.free.len() < self.frames.len() {
                     self.free.push(index as u32);
                 }
@@ -486,24 +501,29 @@ impl Port for AfXdpPort {
         for out in descs[..n].iter_mut() {
             // Cannot fail: n <= free.len().
             let index = self.free.pop().unwrap_or_default() as u64;
-            *out = Desc { addr: index * self.frame_size + self.data_start, len: 0 };
+            *out = Desc::new(self.tag, index * self.frame_size + self.data_start, 0);
         }
         n
     }
 
     #[inline]
-    unsafe fn frame_mut(&mut self, desc: &Desc) -> &mut [u8] {
-        let Some(index) = self.index_of(desc.addr) else {
+    fn frame_mut(&mut self, desc: &Desc) -> &mut [u8] {
+        if !desc.belongs_to(self.tag) {
+            return &mut [];
+        }
+        let Some(index) = self.index_of(desc.addr()) else {
             return &mut [];
         };
         let frame = &mut self.frames[index];
         let start = frame.addr() as u64;
-        if desc.addr < start {
+        if desc.addr() < start {
             return &mut [];
         }
-        let offset = (desc.addr - start) as usize;
-        // SAFETY: `frame` describes a frame of this UMEM; the caller's
-        // contract makes it the frame's only user while it holds `desc`.
+        let offset = (desc.addr() - start) as usize;
+        // SAFETY: `frame` describes a frame of this UMEM, and `desc` (made
+        // only by this port, never copied, tagged with this UMEM) makes its
+        // holder the frame's only user: the kernel has it on no ring, and
+        // the `&mut self` borrow keeps this the only slice of the UMEM.
         let mut data = unsafe { self.umem.data_mut(frame) };
         data.cursor().set_pos(usize::MAX);
         let whole = data.contents_mut();

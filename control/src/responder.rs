@@ -312,13 +312,7 @@ mod tests {
     use vipdrift_vmac::vrrp_mac_v4;
     use vipdrift_wire::MacAddr;
 
-    #[test]
-    fn an_arp_request_through_a_worker_comes_back_as_a_reply_and_ownership_follows_commands() {
-        let (port, mut client) = MemPort::pair(MemPortConfig::default());
-        let group = Group { id: 51, mac: vrrp_mac_v4(51), vips: vec!["198.51.100.100".parse().unwrap()], owned: true };
-        let responder = Responder::with_groups([group]);
-        let published = responder.stats();
-        let (mut worker, handle) = Worker::new(vec![port], responder, WorkerConfig::default(), None);
+    fn arp_request_for_the_vip() -> [u8; 60] {
         let mut request = [0u8; 60];
         write_request(
             &mut request,
@@ -328,6 +322,17 @@ mod tests {
             None,
         )
         .unwrap();
+        request
+    }
+
+    #[test]
+    fn an_arp_request_through_a_worker_comes_back_as_a_reply_and_ownership_follows_commands() {
+        let (port, mut client) = MemPort::pair(MemPortConfig::default());
+        let group = Group { id: 51, mac: vrrp_mac_v4(51), vips: vec!["198.51.100.100".parse().unwrap()], owned: true };
+        let responder = Responder::with_groups([group]);
+        let published = responder.stats();
+        let (mut worker, handle) = Worker::new(vec![port], responder, WorkerConfig::default(), None);
+        let request = arp_request_for_the_vip();
         assert!(client.send_bytes(&request));
         worker.poll_once();
         let reply = client.recv_bytes().expect("a reply");
@@ -340,5 +345,48 @@ mod tests {
         worker.poll_once();
         assert_eq!(client.recv_bytes(), None, "not answered once ownership is dropped");
         assert_eq!(worker.counters(0).drops_for(DropReason::NoEndpoint), 1);
+    }
+
+    #[test]
+    fn under_seeded_faults_every_arp_request_is_answered_or_counted() {
+        use vipdrift_engine::{FaultConfig, FaultyPort};
+        let (port, mut client) = MemPort::pair(MemPortConfig::default());
+        let faults = FaultConfig {
+            seed: 5,
+            drop_rx_percent: 10,
+            drop_tx_percent: 10,
+            corrupt_rx_percent: 20,
+            delay_rx_percent: 10,
+        };
+        let group = Group { id: 51, mac: vrrp_mac_v4(51), vips: vec!["198.51.100.100".parse().unwrap()], owned: true };
+        let (mut worker, _handle) = Worker::new(
+            vec![FaultyPort::new(port, faults)],
+            Responder::with_groups([group]),
+            WorkerConfig::default(),
+            None,
+        );
+        let request = arp_request_for_the_vip();
+        let mut replies = 0u64;
+        for round in 0..12 {
+            for _ in 0..if round < 10 { 30 } else { 0 } {
+                assert!(client.send_bytes(&request));
+            }
+            worker.poll_once();
+            while let Some(reply) = client.recv_bytes() {
+                assert_eq!(&reply[6..12], &vrrp_mac_v4(51), "every reply comes from the virtual MAC");
+                replies += 1;
+            }
+        }
+        let injected = worker.ports_mut()[0].faults();
+        let counters = worker.counters(0);
+        let dropped: u64 = counters.drops.iter().sum();
+        assert!(injected.rx_corrupted > 0 && injected.rx_dropped > 0 && injected.tx_dropped > 0, "{injected:?}");
+        assert_eq!(counters.rx_packets + injected.rx_dropped, 300, "received or lost on the wire");
+        assert_eq!(
+            counters.rx_packets,
+            counters.tx_packets + dropped,
+            "answered or dropped with a reason: {counters:?}"
+        );
+        assert_eq!(replies + injected.tx_dropped, counters.tx_packets);
     }
 }

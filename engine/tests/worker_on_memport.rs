@@ -208,3 +208,47 @@ fn packet_set_len_is_clamped_to_the_buffer() {
     assert_eq!(p.data().len(), 64);
     let _ = Port::frame_capacity(&MemPort::loopback(MemPortConfig::default()));
 }
+
+#[test]
+fn under_seeded_faults_every_frame_is_answered_or_counted_and_none_leaks() {
+    use vipdrift_engine::{FaultConfig, FaultyPort};
+    let (port, mut client) = MemPort::pair(MemPortConfig { frame_count: 512, frame_size: 2048, ring_size: 256 });
+    let faults = FaultConfig {
+        seed: 12,
+        drop_rx_percent: 10,
+        drop_tx_percent: 10,
+        corrupt_rx_percent: 15,
+        delay_rx_percent: 10,
+    };
+    let (mut worker, handle) =
+        Worker::new(vec![FaultyPort::new(port, faults)], EndpointReflector::default(), WorkerConfig::default(), None);
+    handle.commands.send(WorkerCommand::AddEndpoint(VMAC, EndpointId(1))).unwrap();
+    let mut replies = 0u64;
+    for _ in 0..10 {
+        for _ in 0..40 {
+            assert!(client.send_bytes(&frame(VMAC, 0x0800, 64)));
+        }
+        worker.poll_once();
+        while client.recv_bytes().is_some() {
+            replies += 1;
+        }
+    }
+    // Frames held back come out on later polls.
+    for _ in 0..4 {
+        worker.poll_once();
+        while client.recv_bytes().is_some() {
+            replies += 1;
+        }
+    }
+    let port = &worker.ports_mut()[0];
+    let injected = port.faults();
+    assert_eq!(port.held(), 0);
+    assert!(injected.rx_dropped > 0 && injected.tx_dropped > 0 && injected.rx_corrupted > 0 && injected.rx_delayed > 0);
+    let counters = worker.counters(0);
+    let dropped: u64 = counters.drops.iter().sum();
+    assert_eq!(counters.rx_packets + injected.rx_dropped, 400, "received by the worker or lost on the wire");
+    assert_eq!(counters.rx_packets, counters.tx_packets + dropped, "answered or dropped with a reason: {counters:?}");
+    assert_eq!(replies + injected.tx_dropped, counters.tx_packets, "every answer arrived or was lost on the wire");
+    drop(worker);
+    assert_eq!(client.free_frames(), 512, "no frame leaked");
+}

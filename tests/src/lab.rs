@@ -194,8 +194,7 @@ pub fn lab() -> Lab {
     let a = node("a", "02:00:00:00:00:02", "198.51.100.2");
     let b = node("b", "02:00:00:00:00:03", "198.51.100.3");
     for ns in [&client, &a.ns, &b.ns] {
-        ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"]);
-        ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=0"]);
+        ns.set_ipv6(true);
     }
     switch.exec_ok(&["ip", "link", "add", "br0", "type", "bridge", "stp_state", "0"]);
     switch.exec_ok(&["ip", "link", "set", "br0", "up"]);

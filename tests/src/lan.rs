@@ -101,8 +101,7 @@ impl LanBuilder {
         for (i, plan) in self.hosts.into_iter().enumerate() {
             let ns = NetNs::new(&plan.role, &tag);
             if plan.ipv6 {
-                ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"]);
-                ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=0"]);
+                ns.set_ipv6(true);
             }
             let port = format!("p{i}");
             links.push(Veth::new(&ns, &plan.iface, &plan.mac, &switch, &port, &format!("02:00:00:ff:00:{i:02x}")));

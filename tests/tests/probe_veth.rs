@@ -22,8 +22,7 @@ fn lab() -> Lab {
     let prober = NetNs::new("prb", &tag);
     let target = NetNs::new("tgt", &tag);
     for ns in [&prober, &target] {
-        ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"]);
-        ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=0"]);
+        ns.set_ipv6(true);
     }
     let veth = Veth::new(&prober, "p0", PROBER_MAC, &target, "t0", TARGET_MAC);
     prober.exec_ok(&["ip", "addr", "add", "198.51.100.1/24", "dev", "p0"]);

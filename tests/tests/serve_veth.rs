@@ -23,8 +23,7 @@ fn lab() -> Lab {
     let node = NetNs::new("node", &tag);
     // IPv6 on for these two: the VIPs include one.
     for ns in [&client, &node] {
-        ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"]);
-        ns.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=0"]);
+        ns.set_ipv6(true);
     }
     let veth = Veth::new(&client, "c0", CLIENT_MAC, &node, "n0", NODE_MAC);
     client.exec_ok(&["ip", "addr", "add", "198.51.100.10/24", "dev", "c0"]);

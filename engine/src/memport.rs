@@ -113,10 +113,8 @@ impl Port for MemPort {
 
     #[inline]
     fn tx_burst(&mut self, descs: &mut [Desc]) -> usize {
-        let capacity = self.slab.frame_size() as u32;
-        for desc in descs.iter_mut() {
-            desc.set_len(desc.len().min(capacity));
-        }
+        // Lengths past the frame are the receiver's to clamp (the worker
+        // drops them as oversize); checking here would cost a pass per burst.
         self.tx.produce(descs)
     }
 

@@ -61,8 +61,9 @@ impl Desc {
         self.len == 0
     }
 
-    /// Sets the packet's length (after writing a frame); the port clamps it
-    /// to the frame when it transmits.
+    /// Sets the packet's length (after writing a frame). A length past the
+    /// frame is clamped by the AF_XDP port and dropped as oversize by a
+    /// worker receiving it from the in-memory port.
     #[inline]
     pub fn set_len(&mut self, len: u32) {
         self.len = len;
@@ -79,6 +80,29 @@ impl Desc {
     pub(crate) fn take(slot: &mut Desc) -> Desc {
         std::mem::take(slot)
     }
+
+    /// The descriptor as plain data, for a ring slot that carries it.
+    #[inline]
+    pub(crate) fn into_raw(self) -> RawDesc {
+        RawDesc { addr: self.addr, len: self.len, owner: self.owner }
+    }
+
+    /// The descriptor back from a ring slot. Each `into_raw` value must come
+    /// back at most once (a ring reads each slot it was given once), or one
+    /// frame would have two holders.
+    #[inline]
+    pub(crate) fn from_raw(raw: RawDesc) -> Desc {
+        Desc { addr: raw.addr, len: raw.len, owner: raw.owner }
+    }
+}
+
+/// A descriptor in transit: plain, copyable data that only a ring holds,
+/// so a reader need not write the slot back to empty it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RawDesc {
+    addr: u64,
+    len: u32,
+    owner: u32,
 }
 
 /// The owner tag of one region of frame memory (a UMEM, a slab): unique in

@@ -2,14 +2,14 @@
 //! operations, shaped like an XSK ring: one atomic load and one atomic store
 //! per burst on each side, cached indices, slots never reallocated.
 
-use crate::port::Desc;
+use crate::port::{Desc, RawDesc};
 use crossbeam_utils::CachePadded;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 struct Shared {
-    slots: Box<[UnsafeCell<Desc>]>,
+    slots: Box<[UnsafeCell<RawDesc>]>,
     mask: usize,
     /// Next slot the consumer reads; written only by the consumer.
     head: CachePadded<AtomicUsize>,
@@ -44,7 +44,7 @@ pub(crate) struct RingConsumer {
 /// Makes a ring that holds `capacity` descriptors (rounded up to a power of two).
 pub(crate) fn desc_ring(capacity: usize) -> (RingProducer, RingConsumer) {
     let capacity = capacity.max(2).next_power_of_two();
-    let slots = (0..capacity).map(|_| UnsafeCell::new(Desc::default())).collect();
+    let slots = (0..capacity).map(|_| UnsafeCell::new(RawDesc::default())).collect();
     let shared = Arc::new(Shared {
         slots,
         mask: capacity - 1,
@@ -71,7 +71,7 @@ impl RingProducer {
             // SAFETY: the slot lies in [tail, head + capacity): the consumer
             // has released it (Acquire load of `head` above) and will not read
             // it before our Release store of the new `tail` below.
-            unsafe { *slot.get() = Desc::take(desc) };
+            unsafe { *slot.get() = Desc::take(desc).into_raw() };
         }
         self.tail = self.tail.wrapping_add(n);
         self.shared.tail.store(self.tail, Ordering::Release);
@@ -94,7 +94,7 @@ impl RingConsumer {
             // SAFETY: the slot lies in [head, tail): the producer published it
             // (Acquire load of `tail` above) and will not write it again
             // before our Release store of the new `head` below.
-            *desc = Desc::take(unsafe { &mut *slot.get() });
+            *desc = Desc::from_raw(unsafe { *slot.get() });
         }
         self.head = self.head.wrapping_add(n);
         self.shared.head.store(self.head, Ordering::Release);

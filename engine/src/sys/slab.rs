@@ -9,6 +9,9 @@ use std::sync::Arc;
 pub(crate) struct Slab {
     memory: Box<[UnsafeCell<u8>]>,
     frame_size: usize,
+    /// `frame_size - 1` when it is a power of two (a mask finds a frame's
+    /// start without a division on every frame access), else 0.
+    pow2_mask: usize,
     free: ArrayQueue<u64>,
     tag: MemoryTag,
 }
@@ -32,7 +35,8 @@ impl Slab {
             // Cannot fail: the queue holds exactly `count` entries.
             let _ = free.push((i * frame_size) as u64);
         }
-        Arc::new(Slab { memory, frame_size, free, tag: MemoryTag::fresh() })
+        let pow2_mask = if frame_size.is_power_of_two() { frame_size - 1 } else { 0 };
+        Arc::new(Slab { memory, frame_size, pow2_mask, free, tag: MemoryTag::fresh() })
     }
 
     pub(crate) fn frame_size(&self) -> usize {
@@ -72,7 +76,10 @@ impl Slab {
     #[inline]
     fn frame_start(&self, addr: u64) -> Option<usize> {
         let addr = usize::try_from(addr).ok()?;
-        (addr < self.memory.len()).then(|| addr - addr % self.frame_size)
+        if addr >= self.memory.len() {
+            return None;
+        }
+        Some(if self.pow2_mask != 0 { addr & !self.pow2_mask } else { addr - addr % self.frame_size })
     }
 
     /// The bytes of `desc`'s frame from its address on; empty for an empty

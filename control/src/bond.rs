@@ -21,7 +21,7 @@
 
 use crate::admin;
 use crate::config::{prefixed, BondSpec, InterfaceConfig};
-use crate::daemon::RuntimeError;
+use crate::error::RuntimeError;
 use crate::event::DaemonEvent;
 use crate::link::LinkWatch;
 use crate::nic::Nic;

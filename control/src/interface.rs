@@ -4,7 +4,7 @@
 //! this module carries out on the workers.
 
 use crate::config::InterfaceConfig;
-use crate::daemon::RuntimeError;
+use crate::error::RuntimeError;
 use crate::link::LinkWatch;
 use crate::nic::Nic;
 use crate::responder::{Responder, ResponderCommand, VipHandler};

@@ -49,6 +49,7 @@ pub mod admin;
 mod bond;
 pub mod config;
 mod daemon;
+mod error;
 mod event;
 mod http;
 mod interface;

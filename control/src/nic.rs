@@ -9,7 +9,7 @@
 //! dropped and counted there rather than leaking to the kernel, and a
 //! takeover costs no syscall before the first GARP.
 
-use crate::daemon::RuntimeError;
+use crate::error::RuntimeError;
 use std::net::IpAddr;
 use vipdrift_engine::{
     AfXdpConfig, AfXdpPort, BindMode, NicFilter, Steering, SteeringConfig, SteeringError, XdpAttachMode,

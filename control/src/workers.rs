@@ -5,7 +5,7 @@
 //! thread.
 
 use crate::config::Idle;
-use crate::daemon::RuntimeError;
+use crate::error::RuntimeError;
 use crate::nic::iface_error;
 use crate::responder::{Responder, ResponderCommand, ResponderStats, VipHandler};
 use crossbeam_channel::Receiver;

@@ -65,6 +65,7 @@
 
 mod bond;
 mod check;
+mod file;
 mod group;
 mod interface;
 mod keys;

@@ -48,13 +48,14 @@
 //!
 //! [`Node`]: vipdrift_vrrp::node::Node
 
+mod operations;
 mod reload;
 mod report;
 mod running;
 mod shell;
 
 use crate::admin::{self, Applied, Request};
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config};
 use crate::event::DaemonEvent;
 use crate::responder::{Unserved, VipCommand, VipHandler};
 use crate::workers::WorkerInfo;
@@ -72,27 +73,7 @@ use vipdrift_wire::Family;
 
 pub(crate) use shell::Answer;
 
-/// Why the daemon could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    /// An interface could not be prepared.
-    #[error("interface `{iface}`: {message}")]
-    Interface {
-        /// The interface.
-        iface: String,
-        /// What failed.
-        message: String,
-    },
-    /// A thread or the poller could not be created.
-    #[error("{0}")]
-    Io(String),
-    /// The configuration file is invalid.
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    /// The admin socket or the metrics endpoint could not be opened.
-    #[error("{0}")]
-    Endpoint(String),
-}
+pub use crate::error::RuntimeError;
 
 /// One group's report at the end of a run.
 #[derive(Clone, Debug)]

@@ -3,8 +3,8 @@
 //! A file that does not load, or that changes an interface or a bond, is
 //! refused and nothing changes.
 
+use super::operations::Operations;
 use super::running::RunningNode;
-use super::shell::Operations;
 use crate::admin::Applied;
 use crate::config::{self, Config};
 use crate::event::DaemonEvent;

@@ -1,8 +1,8 @@
 //! What the daemon shows: the admin API's status and stats, projected from
 //! the running node, and the report at the end of a run.
 
+use super::operations::Operations;
 use super::running::RunningNode;
-use super::shell::Operations;
 use super::{GroupReport, QueueReport, RunReport};
 use crate::admin;
 use crate::config;

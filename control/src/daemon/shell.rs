@@ -1,6 +1,7 @@
 //! The control thread: one mio poll over the workers' waker, the admin and
 //! metrics listeners and the handle's commands, driving the running node.
 
+use super::operations::Operations;
 use super::running::RunningNode;
 use super::{report, Command, RunReport, RuntimeError};
 use crate::admin::{self, Applied, Reply, Request};
@@ -42,17 +43,6 @@ impl Answer {
             Answer::Applied(Err(error)) => Reply::failure(error),
         }
     }
-}
-
-/// The operator-facing state of the daemon beyond the node: its
-/// configuration (what a reload compares against) and its history.
-pub(super) struct Operations {
-    pub(super) config: Config,
-    pub(super) config_path: Option<PathBuf>,
-    pub(super) reloads: u64,
-    pub(super) reload_failures: u64,
-    pub(super) last_reload_error: Option<String>,
-    pub(super) events_dropped: u64,
 }
 
 /// The control thread's state. Fields drop in order: the node (workers,

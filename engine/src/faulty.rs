@@ -103,7 +103,7 @@ impl<P: Port> Port for FaultyPort<P> {
         let first_new = out;
         let got = self.inner.rx_burst(&mut descs[first_new..]);
         for k in first_new..first_new + got {
-            let mut desc = Desc::take(&mut descs[k]);
+            let mut desc = std::mem::take(&mut descs[k]);
             if self.strikes(self.config.drop_rx_percent) {
                 self.counts.rx_dropped += 1;
                 self.inner.release(std::slice::from_mut(&mut desc));

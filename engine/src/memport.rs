@@ -121,7 +121,7 @@ impl Port for MemPort {
     #[inline]
     fn release(&mut self, descs: &mut [Desc]) {
         for slot in descs {
-            self.slab.release(Desc::take(slot));
+            self.slab.release(std::mem::take(slot));
         }
     }
 

@@ -75,12 +75,6 @@ impl Desc {
         self.owner == owner.0
     }
 
-    /// Takes the descriptor out of its slot, leaving an empty one.
-    #[inline]
-    pub(crate) fn take(slot: &mut Desc) -> Desc {
-        std::mem::take(slot)
-    }
-
     /// The descriptor as plain data, for a ring slot that carries it.
     #[inline]
     pub(crate) fn into_raw(self) -> RawDesc {

@@ -425,7 +425,7 @@ impl<P: Port, H: Handler> Worker<P, H> {
             self.counters[index].drop(DropReason::NoFreeFrame);
             return;
         }
-        let mut desc = Desc::take(&mut slot[0]);
+        let mut desc = std::mem::take(&mut slot[0]);
         port.frame_mut(&desc)[..bytes.len()].copy_from_slice(bytes);
         desc.set_len(bytes.len() as u32);
         self.tx[index].push(desc);
@@ -441,7 +441,7 @@ impl<P: Port, H: Handler> Worker<P, H> {
         let max_len = self.config.max_frame_len;
         let mut sent_to_control = false;
         for k in 0..received {
-            let mut desc = Desc::take(&mut self.rx[k]);
+            let mut desc = std::mem::take(&mut self.rx[k]);
             let len = desc.len() as usize;
             let counters = &mut self.counters[index];
             counters.rx_packets += 1;
@@ -544,7 +544,7 @@ impl<P: Port, H: Handler> Worker<P, H> {
             let (lo, hi) = self.ports.split_at_mut(from);
             (&mut hi[0], &mut lo[to])
         };
-        let mut out = Desc::take(&mut slot[0]);
+        let mut out = std::mem::take(&mut slot[0]);
         let src = src_port.frame_mut(desc);
         let dst = dst_port.frame_mut(&out);
         let len = len.min(src.len()).min(dst.len());

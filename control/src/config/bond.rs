@@ -143,13 +143,7 @@ impl<'c> BondAt<'c, '_> {
     /// group or other bond, all with the primary's queues and bind mode.
     fn interfaces(&self, list: &List, interfaces: &[InterfaceConfig], taken: &Taken) -> Checked<Vec<usize>> {
         let ck = self.ck;
-        let Some(if_list) = list else {
-            return Err(ck.cx.err(
-                self.table.span(),
-                self.at("interfaces"),
-                format!("missing required key `interfaces`; expected {EXPECT_BOND_INTERFACES}"),
-            ));
-        };
+        let if_list = ck.required(list, self.table.span(), &self.at("interfaces"), EXPECT_BOND_INTERFACES)?;
         let mut members: Vec<usize> = Vec::new();
         for (n, v) in if_list.get_ref().iter().enumerate() {
             let key = format!("{}[{n}]", self.at("interfaces"));
@@ -232,13 +226,7 @@ impl<'c> BondAt<'c, '_> {
 
     fn vips(&self, list: &List, taken: &Taken) -> Checked<Vec<(Ipv4Addr, u8)>> {
         let ck = self.ck;
-        let Some(vip_list) = list else {
-            return Err(ck.cx.err(
-                self.table.span(),
-                self.at("vips"),
-                format!("missing required key `vips`; expected {EXPECT_BOND_VIPS}"),
-            ));
-        };
+        let vip_list = ck.required(list, self.table.span(), &self.at("vips"), EXPECT_BOND_VIPS)?;
         if vip_list.get_ref().is_empty() {
             return Err(ck.cx.err(
                 vip_list.span(),

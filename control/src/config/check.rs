@@ -47,13 +47,14 @@ pub(super) struct Checker<'a> {
 impl Checker<'_> {
     // --- typed leaves, and the same driven by a key's description -----------
 
-    pub(super) fn required<'v>(
+    /// The value of a required key (a leaf, an array or a table).
+    pub(super) fn required<'v, T>(
         &self,
-        field: &'v Field,
+        field: &'v Option<Spanned<T>>,
         table: Range<usize>,
         key: &str,
         expect: &str,
-    ) -> Checked<&'v Spanned<Value>> {
+    ) -> Checked<&'v Spanned<T>> {
         field.as_ref().ok_or_else(|| {
             let name = key.rsplit('.').next().unwrap_or(key);
             self.cx.err(table, key, format!("missing required key `{name}`; expected {expect}"))

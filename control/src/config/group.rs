@@ -165,13 +165,7 @@ fn advert_interval(ck: &Checker<'_>, v: &Field, at: &dyn Fn(&str) -> String) -> 
 impl GroupAt<'_, '_> {
     fn vips(&self, list: &List, seen: &HashMap<(String, IpAddr), Owner>) -> Checked<Vec<Vip>> {
         let ck = self.ck;
-        let Some(vip_list) = list else {
-            return Err(ck.cx.err(
-                self.table.span(),
-                self.at("vips"),
-                format!("missing required key `vips`; expected {EXPECT_VIPS}"),
-            ));
-        };
+        let vip_list = ck.required(list, self.table.span(), &self.at("vips"), EXPECT_VIPS)?;
         if vip_list.get_ref().is_empty() {
             return Err(ck.cx.err(
                 vip_list.span(),

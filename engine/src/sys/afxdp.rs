@@ -468,7 +468,7 @@ impl Port for AfXdpPort {
         // caller gives up their use until the completion ring returns them.
         let produced = unsafe { self.tx.produce(&self.scratch[..n]) };
         for slot in &mut descs[..produced] {
-            Desc::take(slot);
+            std::mem::take(slot);
         }
         self.in_tx += produced as u32;
         if produced > 0 {
@@ -480,7 +480,7 @@ impl Port for AfXdpPort {
     #[inline]
     fn release(&mut self, descs: &mut [Desc]) {
         for slot in descs {
-            let desc = Desc::take(slot);
+            let desc = std::mem::take(slot);
             if !desc.belongs_to(self.tag) {
                 continue;
             }

@@ -71,7 +71,7 @@ impl RingProducer {
             // SAFETY: the slot lies in [tail, head + capacity): the consumer
             // has released it (Acquire load of `head` above) and will not read
             // it before our Release store of the new `tail` below.
-            unsafe { *slot.get() = Desc::take(desc).into_raw() };
+            unsafe { *slot.get() = std::mem::take(desc).into_raw() };
         }
         self.tail = self.tail.wrapping_add(n);
         self.shared.tail.store(self.tail, Ordering::Release);

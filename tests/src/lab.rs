@@ -2,9 +2,14 @@
 //! for one test, with helpers to start `vipdrift run` on a node, follow its
 //! transitions (through its notify hook) and probe the VIP from the client.
 
-use crate::{json_summary, unique_tag, vipdrift_bin, wait_until, write_script, NetNs, Proc, Veth};
+#[path = "../../tools/src/lab_template.rs"]
+mod template;
+
+use crate::lan::Lan;
+use crate::{json_summary, vipdrift_bin, wait_until, write_script, NetNs, Proc};
 use std::path::PathBuf;
 use std::time::Duration;
+use template::LabNode;
 
 pub const CLIENT_MAC: &str = "02:00:00:00:00:0a";
 pub const VIP4: &str = "198.51.100.100";
@@ -77,42 +82,27 @@ impl Node {
         std::fs::write(self.config_path(), self.config_text(priority, preempt, mode, vips)).unwrap();
     }
 
-    /// The configuration [`Node::configure`] writes, for tests that add to it.
+    /// The configuration [`Node::configure`] writes, for tests that add to
+    /// it: the same as `vipdrift lab` writes for its nodes.
     pub fn config_text(&self, priority: u8, preempt: bool, mode: &str, vips: &[&str]) -> String {
         let hook = self.dir.join(format!("{}.notify.sh", self.name));
         write_script(&hook, &format!("echo \"$1 $2 $3 $VIPDRIFT_REASON\" >> {}", self.log_path().display()));
-        let vips: Vec<String> = vips.iter().map(|v| format!("\"{v}\"")).collect();
-        format!(
-            r#"
-[[interface]]
-name = "{iface}"
-address = "{address}/24"
-address6 = "fe80::{last}"
-bind = "copy"
-idle = "sleep"
-link_check_ms = 5
-
-[[group]]
-name = "web"
-interface = "{iface}"
-vrid = 51
-priority = {priority}
-advert_interval_ms = 10
-preempt = {preempt}
-mode = "{mode}"
-vips = [{vips}]
-notify = "{hook}"
-
-[admin]
-socket = "{socket}"
-"#,
-            iface = self.name,
-            address = self.address,
-            last = &self.address[self.address.rfind('.').unwrap() + 1..],
-            vips = vips.join(", "),
-            hook = hook.display(),
-            socket = self.socket_path().display(),
-        )
+        let last = &self.address[self.address.rfind('.').unwrap() + 1..];
+        LabNode {
+            header: &format!("vipdrift-tests lab: node {}", self.name),
+            iface: self.name,
+            address: self.address,
+            address6: &format!("fe80::{last}"),
+            vrid: 51,
+            priority,
+            advert_interval_ms: 10,
+            preempt,
+            mode,
+            vips,
+            hook: &hook.display().to_string(),
+            socket: &self.socket_path().display().to_string(),
+        }
+        .config()
     }
 
     pub fn start(&mut self) {
@@ -156,62 +146,57 @@ socket = "{socket}"
 }
 
 pub struct Lab {
-    /// The bridge's namespace (br0, ports pc, pa, pb).
-    pub switch: NetNs,
     /// The client's namespace (c0).
     pub client: NetNs,
     /// Node A (a0).
     pub a: Node,
     /// Node B (b0).
     pub b: Node,
-    _links: Vec<Veth>,
+    lan: Lan,
+}
+
+impl Lab {
+    /// The bridge's namespace (br0, ports pc, pa, pb).
+    pub fn switch(&self) -> &NetNs {
+        self.lan.switch()
+    }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
         self.a.kill();
         self.b.kill();
-        let _ = std::fs::remove_dir_all(&self.a.dir);
     }
 }
 
 /// Client 198.51.100.10 (c0), node A 198.51.100.2 (a0), node B 198.51.100.3
 /// (b0), all on bridge br0 in the switch namespace (ports pc, pa, pb).
 pub fn lab() -> Lab {
-    let tag = unique_tag();
-    let dir = std::env::temp_dir().join(format!("vd-failover-{tag}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let switch = NetNs::new("sw", &tag);
-    let client = NetNs::new("cli", &tag);
-    let node = |role: &'static str, mac: &'static str, address: &'static str| Node {
-        ns: NetNs::new(role, &tag),
-        name: if role == "a" { "a0" } else { "b0" },
+    let mut lan = Lan::builder()
+        .host("cli", "c0", CLIENT_MAC, "198.51.100.10/24")
+        .address("2001:db8::a/64")
+        .port("pc")
+        .with_ipv6()
+        .host("a", "a0", "02:00:00:00:00:02", "198.51.100.2/24")
+        .port("pa")
+        .with_ipv6()
+        .host("b", "b0", "02:00:00:00:00:03", "198.51.100.3/24")
+        .port("pb")
+        .with_ipv6()
+        .build();
+    let dir = lan.dir.clone();
+    let mut node = |role: &str, name: &'static str, mac: &'static str, address: &'static str| Node {
+        ns: lan.take(role).ns,
+        name,
         mac,
         address,
         dir: dir.clone(),
         daemon: None,
     };
-    let a = node("a", "02:00:00:00:00:02", "198.51.100.2");
-    let b = node("b", "02:00:00:00:00:03", "198.51.100.3");
-    for ns in [&client, &a.ns, &b.ns] {
-        ns.set_ipv6(true);
-    }
-    switch.exec_ok(&["ip", "link", "add", "br0", "type", "bridge", "stp_state", "0"]);
-    switch.exec_ok(&["ip", "link", "set", "br0", "up"]);
-    let links = vec![
-        Veth::new(&client, "c0", CLIENT_MAC, &switch, "pc", "02:00:00:00:01:0a"),
-        Veth::new(&a.ns, "a0", a.mac, &switch, "pa", "02:00:00:00:01:02"),
-        Veth::new(&b.ns, "b0", b.mac, &switch, "pb", "02:00:00:00:01:03"),
-    ];
-    for port in ["pc", "pa", "pb"] {
-        switch.exec_ok(&["ip", "link", "set", port, "master", "br0"]);
-    }
-    client.exec_ok(&["ip", "addr", "add", "198.51.100.10/24", "dev", "c0"]);
-    client.exec_ok(&["ip", "addr", "add", "2001:db8::a/64", "dev", "c0", "nodad"]);
-    for node in [&a, &b] {
-        node.ns.exec_ok(&["ip", "addr", "add", &format!("{}/24", node.address), "dev", node.name]);
-    }
-    Lab { switch, client, a, b, _links: links }
+    let a = node("a", "a0", "02:00:00:00:00:02", "198.51.100.2");
+    let b = node("b", "b0", "02:00:00:00:00:03", "198.51.100.3");
+    let client = lan.take("cli").ns;
+    Lab { client, a, b, lan }
 }
 
 /// Starts A (priority 200) then B (priority 100) and waits for A master, B backup.

@@ -5,22 +5,20 @@
 //! real kernel clients (ping, `vipdrift probe`, `ip neigh`). Outages are
 //! printed (figures for the notes, never asserted against a time budget).
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use vipdrift_engine::PacketSocket;
-use vipdrift_tests::{json_summary, unique_tag, vipdrift_bin, wait_until, NetNs, Proc, Veth};
+use vipdrift_tests::lan::Lan;
+use vipdrift_tests::{json_summary, vipdrift_bin, wait_until, NetNs, Proc};
 
 const VIP: &str = "198.51.100.100";
 const NIC_MACS: [&str; 2] = ["02:00:00:00:b0:00", "02:00:00:00:b1:00"];
 const CLIENTS: usize = 10;
 
 struct BondLab {
-    switch: NetNs,
     node: NetNs,
     clients: Vec<NetNs>,
-    dir: PathBuf,
     daemon: Option<Proc>,
-    _links: Vec<Veth>,
+    lan: Lan,
 }
 
 impl Drop for BondLab {
@@ -29,7 +27,6 @@ impl Drop for BondLab {
             daemon.signal(libc::SIGKILL);
             let _ = daemon.wait(Duration::from_secs(5));
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -37,50 +34,29 @@ fn client_ip(i: usize) -> String {
     format!("198.51.100.{}", 10 + i)
 }
 
-/// Node NICs b0/b1 on bridge ports n0/n1; client i (namespace c{i},
+/// Node NICs b0/b1 on bridge ports n0/n1; client i (namespace bc{i},
 /// interface eth0, 198.51.100.{10+i}) on port p{i}.
 fn bond_lab() -> BondLab {
-    let tag = unique_tag();
-    let dir = std::env::temp_dir().join(format!("vd-bond-{tag}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let switch = NetNs::new("bsw", &tag);
-    let node = NetNs::new("bnode", &tag);
-    switch.exec_ok(&["ip", "link", "add", "br0", "type", "bridge", "stp_state", "0"]);
-    switch.exec_ok(&["ip", "link", "set", "br0", "up"]);
-    let mut links = Vec::new();
-    for (i, mac) in NIC_MACS.iter().enumerate() {
-        links.push(Veth::new(
-            &node,
-            &format!("b{i}"),
-            mac,
-            &switch,
-            &format!("n{i}"),
-            &format!("02:00:00:00:0e:{i:02x}"),
-        ));
-        switch.exec_ok(&["ip", "link", "set", &format!("n{i}"), "master", "br0"]);
-    }
-    let mut clients = Vec::new();
+    let mut builder = Lan::builder();
     for i in 0..CLIENTS {
-        let ns = NetNs::new(&format!("bc{i}"), &tag);
-        let port = format!("p{i}");
-        links.push(Veth::new(
-            &ns,
-            "eth0",
-            &format!("02:00:00:00:0c:{i:02x}"),
-            &switch,
-            &port,
-            &format!("02:00:00:00:0d:{i:02x}"),
-        ));
-        switch.exec_ok(&["ip", "link", "set", &port, "master", "br0"]);
-        ns.exec_ok(&["ip", "addr", "add", &format!("{}/24", client_ip(i)), "dev", "eth0"]);
-        clients.push(ns);
+        let mac = format!("02:00:00:00:0c:{i:02x}");
+        builder = builder.host(&format!("bc{i}"), "eth0", &mac, &format!("{}/24", client_ip(i))).port(&format!("p{i}"));
     }
-    BondLab { switch, node, clients, dir, daemon: None, _links: links }
+    builder = builder.host("bnode", "b0", NIC_MACS[0], "").port("n0").nic("b1", NIC_MACS[1], "").port("n1");
+    let mut lan = builder.build();
+    let node = lan.take("bnode").ns;
+    let clients = (0..CLIENTS).map(|i| lan.take(&format!("bc{i}")).ns).collect();
+    BondLab { node, clients, daemon: None, lan }
 }
 
 impl BondLab {
+    /// The bridge's namespace (br0, ports n0, n1 and p0…p9).
+    fn switch(&self) -> &NetNs {
+        self.lan.switch()
+    }
+
     fn socket(&self) -> String {
-        self.dir.join("node.sock").display().to_string()
+        self.lan.dir.join("node.sock").display().to_string()
     }
 
     fn start(&mut self, bond: &str) {
@@ -109,7 +85,7 @@ socket = "{socket}"
 "#,
             socket = self.socket()
         );
-        let path = self.dir.join("node.toml");
+        let path = self.lan.dir.join("node.toml");
         std::fs::write(&path, config).unwrap();
         let bin = vipdrift_bin();
         self.daemon = Some(self.node.spawn(&[&bin, "run", "--config", path.to_str().unwrap(), "--log-format", "json"]));
@@ -156,7 +132,7 @@ socket = "{socket}"
 
     /// The carrier of the node's NIC `nic` (the bridge-side end goes down or up).
     fn cable(&self, nic: usize, up: bool) {
-        self.switch.exec_ok(&["ip", "link", "set", &format!("n{nic}"), if up { "up" } else { "down" }]);
+        self.switch().exec_ok(&["ip", "link", "set", &format!("n{nic}"), if up { "up" } else { "down" }]);
     }
 
     fn wait_link(&self, nic: usize, up: bool) {
@@ -321,7 +297,7 @@ fn tlb_link_loss_moves_the_primary_mac_to_the_surviving_port_and_clients_keep_th
         println!("  round {round}: b{failing} cut; status showed it down {seen:.1} ms later (polled every 50 ms)");
         outages.push(lost as f64 * 2.0);
         assert_eq!(lab.clients[0].neighbour_mac(VIP, "eth0"), NIC_MACS[0], "the client's entry is unchanged");
-        let fdb = lab.switch.exec_ok(&["bridge", "fdb", "show", "br", "br0"]);
+        let fdb = lab.switch().exec_ok(&["bridge", "fdb", "show", "br", "br0"]);
         let fdb = String::from_utf8_lossy(&fdb.stdout);
         assert!(
             fdb.lines().any(|l| l.starts_with(NIC_MACS[0]) && l.contains(&format!("dev n{surviving}"))),

@@ -30,7 +30,7 @@ fn a_killed_master_is_replaced_and_clients_follow_the_virtual_mac() {
     assert_eq!(neighbour_mac(&lab, VIP4), VMAC4, "the client's entry holds the IPv4 virtual MAC");
     assert_eq!(neighbour_mac(&lab, VIP6), VMAC6, "and the IPv6 one");
     // The bridge learned the vMAC on B's port from B's GARP / adverts.
-    let fdb = lab.switch.exec_ok(&["bridge", "fdb", "show", "br", "br0"]);
+    let fdb = lab.switch().exec_ok(&["bridge", "fdb", "show", "br", "br0"]);
     let fdb = String::from_utf8_lossy(&fdb.stdout);
     assert!(fdb.lines().any(|l| l.starts_with(VMAC4) && l.contains("dev pb")), "bridge fdb: {fdb}");
 
@@ -47,12 +47,12 @@ fn a_master_that_loses_its_link_faults_and_with_preempt_takes_back_over_when_it_
     start_pair(&mut lab, true, "own_mac", &[&format!("{VIP4}/24")]);
     let probe4 = probe(&lab, VIP4, 4.0);
     std::thread::sleep(Duration::from_millis(800));
-    lab.switch.exec_ok(&["ip", "link", "set", "pa", "down"]);
+    lab.switch().exec_ok(&["ip", "link", "set", "pa", "down"]);
     assert!(lab.a.wait_state("fault", Duration::from_secs(5)), "A did not fault: {:?}", lab.a.transitions());
     assert!(lab.b.wait_state("master", Duration::from_secs(5)), "B did not take over: {:?}", lab.b.transitions());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(neighbour_mac(&lab, VIP4), lab.b.mac, "own_mac: the client learned B's MAC from its GARP");
-    lab.switch.exec_ok(&["ip", "link", "set", "pa", "up"]);
+    lab.switch().exec_ok(&["ip", "link", "set", "pa", "up"]);
     assert!(lab.a.wait_state("master", Duration::from_secs(5)), "A did not preempt: {:?}", lab.a.transitions());
     assert!(lab.b.wait_state("backup", Duration::from_secs(5)), "B did not yield: {:?}", lab.b.transitions());
     let outage = finish_probe(probe4, "link down then back, own_mac, preempt");
@@ -67,9 +67,9 @@ fn a_master_that_loses_its_link_faults_and_with_preempt_takes_back_over_when_it_
 fn without_preempt_a_returning_master_stays_backup() {
     let mut lab = lab();
     start_pair(&mut lab, false, "vmac", &[&format!("{VIP4}/24")]);
-    lab.switch.exec_ok(&["ip", "link", "set", "pa", "down"]);
+    lab.switch().exec_ok(&["ip", "link", "set", "pa", "down"]);
     assert!(lab.b.wait_state("master", Duration::from_secs(5)), "B did not take over: {:?}", lab.b.transitions());
-    lab.switch.exec_ok(&["ip", "link", "set", "pa", "up"]);
+    lab.switch().exec_ok(&["ip", "link", "set", "pa", "up"]);
     assert!(lab.a.wait_state("backup", Duration::from_secs(5)), "A did not come back: {:?}", lab.a.transitions());
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(lab.a.state(), "backup", "nopreempt: A stays backup: {:?}", lab.a.transitions());
@@ -114,7 +114,7 @@ fn a_healed_split_brain_leaves_one_master_which_announces_again() {
     start_pair(&mut lab, true, "own_mac", &[&format!("{VIP4}/24")]);
     // Isolated bridge ports cannot talk to each other, only to the client's.
     for port in ["pa", "pb"] {
-        lab.switch.exec_ok(&["bridge", "link", "set", "dev", port, "isolated", "on"]);
+        lab.switch().exec_ok(&["bridge", "link", "set", "dev", port, "isolated", "on"]);
     }
     assert!(lab.b.wait_state("master", Duration::from_secs(5)), "B never saw A go quiet: {:?}", lab.b.transitions());
     assert_eq!(lab.a.state(), "master", "both are master while partitioned");
@@ -123,7 +123,7 @@ fn a_healed_split_brain_leaves_one_master_which_announces_again() {
     // the heal has something to correct.
     lab.client.exec_ok(&["ip", "neigh", "replace", VIP4, "lladdr", lab.b.mac, "dev", "c0", "nud", "reachable"]);
     for port in ["pa", "pb"] {
-        lab.switch.exec_ok(&["bridge", "link", "set", "dev", port, "isolated", "off"]);
+        lab.switch().exec_ok(&["bridge", "link", "set", "dev", port, "isolated", "off"]);
     }
     assert!(lab.b.wait_state("backup", Duration::from_secs(5)), "B did not yield: {:?}", lab.b.transitions());
     assert!(

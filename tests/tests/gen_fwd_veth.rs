@@ -3,46 +3,42 @@
 //! never skipped.
 
 use std::time::Duration;
-use vipdrift_tests::{has_xdp_program, json_summary, unique_tag, vipdrift_bin, wait_until, NetNs, Proc, Veth};
+use vipdrift_tests::lan::Lan;
+use vipdrift_tests::{has_xdp_program, json_summary, unique_tag, vipdrift_bin, wait_until, NetNs, Proc};
 
 const GEN_MAC: &str = "02:00:00:00:00:01";
 const DUT_MAC: &str = "02:00:00:00:00:02";
 
-struct Lab {
-    gen: NetNs,
-    dut: NetNs,
-    veth: Veth,
-}
-
-fn lab() -> Lab {
-    let tag = unique_tag();
-    let gen = NetNs::new("gen", &tag);
-    let dut = NetNs::new("dut", &tag);
-    let veth = Veth::new(&gen, "g0", GEN_MAC, &dut, "f0", DUT_MAC);
-    Lab { gen, dut, veth }
+/// Generator g0 cabled to the DUT's f0.
+fn lab() -> Lan {
+    Lan::builder()
+        .host("gen", "g0", GEN_MAC, "")
+        .host("dut", "f0", DUT_MAC, "")
+        .cable(("gen", "g0"), ("dut", "f0"))
+        .build()
 }
 
 /// Starts `vipdrift fwd` in the DUT namespace and waits until its socket is bound.
-fn start_fwd(lab: &Lab, extra: &[&str]) -> Proc {
+fn start_fwd(lab: &Lan, extra: &[&str]) -> Proc {
     let bin = vipdrift_bin();
-    let mut args = vec![bin.as_str(), "fwd", "--iface", &lab.veth.b, "--json"];
+    let mut args = vec![bin.as_str(), "fwd", "--iface", "f0", "--json"];
     args.extend_from_slice(extra);
-    let fwd = lab.dut.spawn(&args);
+    let fwd = lab.host("dut").ns.spawn(&args);
     assert!(
-        wait_until(Duration::from_secs(10), || has_xdp_program(&lab.dut, &lab.veth.b)),
+        wait_until(Duration::from_secs(10), || has_xdp_program(&lab.host("dut").ns, "f0")),
         "fwd did not attach to {} within 10 s",
-        lab.veth.b
+        "f0"
     );
     // The program is attached just before the socket binds; give it a moment.
     std::thread::sleep(Duration::from_millis(300));
     fwd
 }
 
-fn gen(lab: &Lab, extra: &[&str]) -> serde_json::Value {
+fn gen(lab: &Lan, extra: &[&str]) -> serde_json::Value {
     let bin = vipdrift_bin();
-    let mut args = vec![bin.as_str(), "gen", "--iface", &lab.veth.a, "--json"];
+    let mut args = vec![bin.as_str(), "gen", "--iface", "g0", "--json"];
     args.extend_from_slice(extra);
-    let out = lab.gen.exec(&args);
+    let out = lab.host("gen").ns.exec(&args);
     assert!(out.status.success(), "gen failed: {}", String::from_utf8_lossy(&out.stderr));
     json_summary(&out)
 }
@@ -74,7 +70,7 @@ fn every_frame_returns_through_macswap(bind: &str, expect_mode: &str) {
     assert_eq!(n(&f, "frames_leaked"), 0, "{f}");
     assert_eq!(f["drops"].as_object().unwrap().values().filter_map(|v| v.as_u64()).sum::<u64>(), 0, "{f}");
     // The XDP program goes away with the sockets.
-    assert!(!has_xdp_program(&lab.dut, &lab.veth.b), "fwd left its XDP program attached");
+    assert!(!has_xdp_program(&lab.host("dut").ns, "f0"), "fwd left its XDP program attached");
 }
 
 #[test]
@@ -88,8 +84,8 @@ fn gen_frames_return_through_fwd_macswap_in_skb_mode() {
 }
 
 /// Frames the generator's interface has transmitted (XDP_TX counts as TX on veth).
-fn stats_of(lab: &Lab) -> u64 {
-    let out = lab.gen.exec_ok(&["cat", &format!("/sys/class/net/{}/statistics/tx_packets", lab.veth.a)]);
+fn stats_of(lab: &Lan) -> u64 {
+    let out = lab.host("gen").ns.exec_ok(&["cat", &format!("/sys/class/net/{}/statistics/tx_packets", "g0")]);
     String::from_utf8_lossy(&out.stdout).trim().parse().expect("a counter")
 }
 
@@ -116,19 +112,22 @@ fn xdp_live_frames_reach_an_afxdp_reflector_one_for_one() {
 
 #[test]
 fn io_mode_forwards_out_of_a_second_interface() {
-    let tag = unique_tag();
-    let gen_ns = NetNs::new("gen", &tag);
-    let dut = NetNs::new("dut", &tag);
-    let sink = NetNs::new("sink", &tag);
-    let into_dut = Veth::new(&gen_ns, "g0", GEN_MAC, &dut, "f0", DUT_MAC);
-    let out_of_dut = Veth::new(&dut, "f1", "02:00:00:00:00:03", &sink, "s0", "02:00:00:00:00:04");
+    let lan = Lan::builder()
+        .host("gen", "g0", GEN_MAC, "")
+        .host("dut", "f0", DUT_MAC, "")
+        .nic("f1", "02:00:00:00:00:03", "")
+        .host("sink", "s0", "02:00:00:00:00:04", "")
+        .cable(("gen", "g0"), ("dut", "f0"))
+        .cable(("dut", "f1"), ("sink", "s0"))
+        .build();
+    let (gen_ns, dut, sink) = (&lan.host("gen").ns, &lan.host("dut").ns, &lan.host("sink").ns);
     let bin = vipdrift_bin();
-    let sink_fwd = sink.spawn(&[&bin, "fwd", "--iface", &out_of_dut.b, "--mode", "drop", "--json"]);
-    assert!(wait_until(Duration::from_secs(10), || has_xdp_program(&sink, &out_of_dut.b)));
-    let fwd = dut.spawn(&[&bin, "fwd", "--iface", &into_dut.b, "--mode", "io", "--out", &out_of_dut.a, "--json"]);
-    assert!(wait_until(Duration::from_secs(10), || has_xdp_program(&dut, &out_of_dut.a)));
+    let sink_fwd = sink.spawn(&[&bin, "fwd", "--iface", "s0", "--mode", "drop", "--json"]);
+    assert!(wait_until(Duration::from_secs(10), || has_xdp_program(sink, "s0")));
+    let fwd = dut.spawn(&[&bin, "fwd", "--iface", "f0", "--mode", "io", "--out", "f1", "--json"]);
+    assert!(wait_until(Duration::from_secs(10), || has_xdp_program(dut, "f1")));
     std::thread::sleep(Duration::from_millis(300));
-    let out = gen_ns.exec(&[&bin, "gen", "--iface", &into_dut.a, "--count", "5000", "--rate", "50000", "--json"]);
+    let out = gen_ns.exec(&[&bin, "gen", "--iface", "g0", "--count", "5000", "--rate", "50000", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let f = stop_fwd(fwd);
     let s = stop_fwd(sink_fwd);
@@ -154,8 +153,8 @@ fn auto_bind_falls_back_from_zero_copy_to_copy_on_veth() {
 fn oversize_frames_are_dropped_and_counted() {
     let lab = lab();
     // Let 1600-byte frames cross the veth; the engine's limit stays 1522.
-    lab.gen.exec_ok(&["ip", "link", "set", &lab.veth.a, "mtu", "3000"]);
-    lab.dut.exec_ok(&["ip", "link", "set", &lab.veth.b, "mtu", "3000"]);
+    lab.host("gen").ns.exec_ok(&["ip", "link", "set", "g0", "mtu", "3000"]);
+    lab.host("dut").ns.exec_ok(&["ip", "link", "set", "f0", "mtu", "3000"]);
     let fwd = start_fwd(&lab, &["--mode", "macswap", "--bind", "copy", "--max-frame", "1522"]);
     let _ = gen(&lab, &["--count", "500", "--rate", "50000", "--size", "1600", "--bind", "copy"]);
     let _ = gen(&lab, &["--count", "300", "--rate", "50000", "--size", "64", "--bind", "copy"]);
@@ -207,7 +206,7 @@ fn a_missing_interface_gives_a_clear_error() {
 fn an_unprivileged_user_gets_a_clear_error() {
     let lab = lab();
     let bin = vipdrift_bin();
-    let out = lab.dut.exec(&[
+    let out = lab.host("dut").ns.exec(&[
         "setpriv",
         "--reuid=65534",
         "--regid=65534",
@@ -216,7 +215,7 @@ fn an_unprivileged_user_gets_a_clear_error() {
         &bin,
         "fwd",
         "--iface",
-        &lab.veth.b,
+        "f0",
         "--mode",
         "drop",
     ]);

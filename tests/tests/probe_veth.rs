@@ -2,42 +2,34 @@
 //! veth pair, without and with a cut in the link.
 
 use std::time::Duration;
-use vipdrift_tests::{json_summary, require_root, unique_tag, vipdrift_bin, NetNs, Veth};
+use vipdrift_tests::lan::Lan;
+use vipdrift_tests::{json_summary, require_root, vipdrift_bin};
 
 const PROBER_MAC: &str = "02:00:00:00:00:0a";
 const TARGET_MAC: &str = "02:00:00:00:00:0b";
 const TARGET4: &str = "198.51.100.2";
 const TARGET6: &str = "2001:db8::2";
 
-struct Lab {
-    prober: NetNs,
-    target: NetNs,
-    veth: Veth,
-}
-
 /// Prober p0 198.51.100.1/24, 2001:db8::1/64 — target t0 198.51.100.2/24, 2001:db8::2/64.
-fn lab() -> Lab {
+fn lab() -> Lan {
     require_root();
-    let tag = unique_tag();
-    let prober = NetNs::new("prb", &tag);
-    let target = NetNs::new("tgt", &tag);
-    for ns in [&prober, &target] {
-        ns.set_ipv6(true);
-    }
-    let veth = Veth::new(&prober, "p0", PROBER_MAC, &target, "t0", TARGET_MAC);
-    prober.exec_ok(&["ip", "addr", "add", "198.51.100.1/24", "dev", "p0"]);
-    prober.exec_ok(&["ip", "addr", "add", "2001:db8::1/64", "dev", "p0", "nodad"]);
-    target.exec_ok(&["ip", "addr", "add", "198.51.100.2/24", "dev", "t0"]);
-    target.exec_ok(&["ip", "addr", "add", "2001:db8::2/64", "dev", "t0", "nodad"]);
-    Lab { prober, target, veth }
+    Lan::builder()
+        .host("prober", "p0", PROBER_MAC, "198.51.100.1/24")
+        .address("2001:db8::1/64")
+        .with_ipv6()
+        .host("target", "t0", TARGET_MAC, "198.51.100.2/24")
+        .address("2001:db8::2/64")
+        .with_ipv6()
+        .cable(("prober", "p0"), ("target", "t0"))
+        .build()
 }
 
 /// Runs `vipdrift probe ARGS --json` in the prober's namespace; returns its summary.
-fn probe(lab: &Lab, args: &[&str]) -> serde_json::Value {
+fn probe(lab: &Lan, args: &[&str]) -> serde_json::Value {
     let bin = vipdrift_bin();
     let mut argv = vec![bin.as_str(), "probe", "--json"];
     argv.extend_from_slice(args);
-    let out = lab.prober.exec(&argv);
+    let out = lab.host("prober").ns.exec(&argv);
     assert!(out.status.success(), "probe failed: {}", String::from_utf8_lossy(&out.stderr));
     json_summary(&out)
 }
@@ -86,14 +78,34 @@ fn a_300_ms_cut_in_the_link_is_one_gap_with_its_losses() {
     // The prober's ARP entry for the target is static: losing carrier
     // flushes a learned one, and re-resolving it waits for the ARP
     // retransmit timer (1 s), which would set the dark time instead of the cut.
-    lab.prober.exec_ok(&["ip", "neigh", "replace", TARGET4, "lladdr", TARGET_MAC, "dev", "p0", "nud", "permanent"]);
+    lab.host("prober").ns.exec_ok(&[
+        "ip",
+        "neigh",
+        "replace",
+        TARGET4,
+        "lladdr",
+        TARGET_MAC,
+        "dev",
+        "p0",
+        "nud",
+        "permanent",
+    ]);
     let bin = vipdrift_bin();
-    let running =
-        lab.prober.spawn(&[&bin, "probe", "--target", TARGET4, "--duration", "2", "--interval-ms", "2", "--json"]);
+    let running = lab.host("prober").ns.spawn(&[
+        &bin,
+        "probe",
+        "--target",
+        TARGET4,
+        "--duration",
+        "2",
+        "--interval-ms",
+        "2",
+        "--json",
+    ]);
     std::thread::sleep(Duration::from_millis(700));
-    lab.target.exec_ok(&["ip", "link", "set", &lab.veth.b, "down"]);
+    lab.host("target").ns.exec_ok(&["ip", "link", "set", "t0", "down"]);
     std::thread::sleep(Duration::from_millis(300));
-    lab.target.exec_ok(&["ip", "link", "set", &lab.veth.b, "up"]);
+    lab.host("target").ns.exec_ok(&["ip", "link", "set", "t0", "up"]);
     let out = running.wait(Duration::from_secs(15));
     assert!(out.status.success(), "probe failed: {}", String::from_utf8_lossy(&out.stderr));
     let s = json_summary(&out);
@@ -129,7 +141,7 @@ fn ipv6_at_1_ms_loses_nothing() {
 #[test]
 fn udp_to_an_echo_server_loses_nothing() {
     let lab = lab();
-    let _echo = lab.target.spawn(&[
+    let _echo = lab.host("target").ns.spawn(&[
         "python3",
         "-c",
         "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('198.51.100.2', 7007)); s.settimeout(20)\n\
@@ -152,7 +164,7 @@ fn a_bad_target_is_an_error_not_a_panic() {
     ] {
         let mut argv = vec![bin.as_str(), "probe", "--count", "3"];
         argv.extend_from_slice(&args);
-        let out = lab.prober.exec(&argv);
+        let out = lab.host("prober").ns.exec(&argv);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.starts_with("vipdrift: "), "{args:?}: one clear line: {stderr}");
@@ -161,7 +173,7 @@ fn a_bad_target_is_an_error_not_a_panic() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     // An address with no route: the first send fails, the same way.
-    let out = lab.prober.exec(&[&bin, "probe", "--count", "3", "--target", "203.0.113.9"]);
+    let out = lab.host("prober").ns.exec(&[&bin, "probe", "--count", "3", "--target", "203.0.113.9"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unreachable"), "{stderr}");

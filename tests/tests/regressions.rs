@@ -6,7 +6,8 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 use vipdrift_engine::{Desc, MemPort, MemPortConfig, Port};
-use vipdrift_tests::{require_root, unique_tag, vipdrift_bin, wait_until, NetNs, Veth};
+use vipdrift_tests::lan::Lan;
+use vipdrift_tests::{require_root, vipdrift_bin, wait_until};
 use vipdrift_vmac::arp::{write_garp, write_request, GarpForm};
 use vipdrift_vmac::{vrrp_mac_v4, Group, Outcome, VmacService};
 
@@ -100,13 +101,14 @@ fn a_master_handing_over_stops_answering_at_its_successors_announcement() {
 #[test]
 fn serve_joins_an_ipv6_vips_solicited_node_group() {
     require_root();
-    let tag = unique_tag();
-    let client = NetNs::new("cli", &tag);
-    let node = NetNs::new("node", &tag);
-    for ns in [&client, &node] {
-        ns.set_ipv6(true);
-    }
-    let _veth = Veth::new(&client, "c0", "02:00:00:00:00:0a", &node, "n0", "02:00:00:00:00:02");
+    let lan = Lan::builder()
+        .host("client", "c0", "02:00:00:00:00:0a", "")
+        .with_ipv6()
+        .host("node", "n0", "02:00:00:00:00:02", "")
+        .with_ipv6()
+        .cable(("client", "c0"), ("node", "n0"))
+        .build();
+    let node = &lan.host("node").ns;
     let bin = vipdrift_bin();
     let maddr = || String::from_utf8_lossy(&node.exec_ok(&["ip", "maddr", "show", "dev", "n0"]).stdout).into_owned();
     // 2001:db8::100's solicited-node group ff02::1:ff00:100 is 33:33:ff:00:01:00.

@@ -15,7 +15,8 @@ use vipdrift_engine::{
     AfXdpConfig, AfXdpPort, BindMode, BoundMode, Desc, MacAddr, PacketSocket, Port, Steering, SteeringConfig,
     XdpAttachMode,
 };
-use vipdrift_tests::{unique_tag, InNetns, NetNs, Veth};
+use vipdrift_tests::lan::Lan;
+use vipdrift_tests::{InNetns, NetNs};
 
 const VMAC: MacAddr = MacAddr([0x00, 0x00, 0x5e, 0x00, 0x01, 0x33]);
 const OTHER_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x0a, 0x99]);
@@ -38,20 +39,27 @@ for h in sys.argv[2:]:\n    s.send(bytes.fromhex(h))\n";
 /// Two namespaces joined by a veth pair (one queue each way): `a` is where
 /// the engine runs, `b` sends.
 struct Lab {
-    // Deleted in this order on drop; deleting a namespace removes its veth end.
-    ns_a: NetNs,
-    ns_b: NetNs,
+    lan: Lan,
     a: String,
     b: String,
 }
 
 impl Lab {
     fn new() -> Lab {
-        let tag = unique_tag();
-        let ns_a = NetNs::new("steer-a", &tag);
-        let ns_b = NetNs::new("steer-b", &tag);
-        let veth = Veth::new(&ns_a, "vsa", &MAC_A.to_string(), &ns_b, "vsb", &MAC_B.to_string());
-        Lab { ns_a, ns_b, a: veth.a, b: veth.b }
+        let lan = Lan::builder()
+            .host("steer-a", "vsa", &MAC_A.to_string(), "")
+            .host("steer-b", "vsb", &MAC_B.to_string(), "")
+            .cable(("steer-a", "vsa"), ("steer-b", "vsb"))
+            .build();
+        Lab { lan, a: "vsa".into(), b: "vsb".into() }
+    }
+
+    fn ns_a(&self) -> &NetNs {
+        &self.lan.host("steer-a").ns
+    }
+
+    fn ns_b(&self) -> &NetNs {
+        &self.lan.host("steer-b").ns
     }
 
     /// Sends `frames`, in order, from `b`.
@@ -59,25 +67,25 @@ impl Lab {
         let hex: Vec<String> = frames.iter().map(|f| f.iter().map(|b| format!("{b:02x}")).collect()).collect();
         let mut args = vec!["python3", "-c", SENDER, &self.b];
         args.extend(hex.iter().map(String::as_str));
-        self.ns_b.exec_ok(&args);
+        self.ns_b().exec_ok(&args);
     }
 
     /// The kernel's RX packet counter of `a`.
     fn rx_packets(&self) -> u64 {
         let path = format!("/sys/class/net/{}/statistics/rx_packets", self.a);
-        let out = self.ns_a.exec_ok(&["cat", &path]);
+        let out = self.ns_a().exec_ok(&["cat", &path]);
         String::from_utf8_lossy(&out.stdout).trim().parse().expect("rx_packets is a number")
     }
 
     /// `ip -d link show a`.
     fn link_details(&self) -> String {
-        let out = self.ns_a.exec_ok(&["ip", "-d", "link", "show", &self.a]);
+        let out = self.ns_a().exec_ok(&["ip", "-d", "link", "show", &self.a]);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Enters `a`'s namespace on this thread until the guard drops.
     fn enter_a(&self) -> InNetns {
-        self.ns_a.enter()
+        self.ns_a().enter()
     }
 }
 

@@ -15,6 +15,7 @@
 //! signalling only processes whose command line is `vipdrift run --config`
 //! with one of that lab's configurations.
 
+use crate::lab_template::LabNode;
 use crate::report;
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -663,39 +664,27 @@ impl Lab {
         write(&hook, &script)?;
         fs::set_permissions(&hook, fs::Permissions::from_mode(0o755))
             .map_err(|e| format!("cannot make {} executable: {e}", hook.display()))?;
-        let config = format!(
-            r#"# vipdrift lab {prefix}: node {label}. Written by `vipdrift lab`, removed by `vipdrift lab down`.
-[[interface]]
-name = "{iface}"
-address = "{address}/24"
-address6 = "{address6}"
-bind = "copy"
-idle = "sleep"
-link_check_ms = 5
-
-[[group]]
-name = "web"
-interface = "{iface}"
-vrid = {VRID}
-priority = {priority}
-advert_interval_ms = {ADVERT_INTERVAL_MS}
-preempt = true
-mode = "vmac"
-vips = ["{VIP}/24"]
-notify = "{hook}"
-
-[admin]
-socket = "{socket}"
-"#,
-            prefix = n.prefix,
-            label = node.label(),
-            iface = node.iface(),
-            address = node.address(),
-            address6 = node.address6(),
-            priority = node.priority(),
-            hook = hook.display(),
-            socket = n.socket(node).display(),
+        let header = format!(
+            "vipdrift lab {}: node {}. Written by `vipdrift lab`, removed by `vipdrift lab down`.",
+            n.prefix,
+            node.label()
         );
+        let vip = format!("{VIP}/24");
+        let config = LabNode {
+            header: &header,
+            iface: node.iface(),
+            address: node.address(),
+            address6: node.address6(),
+            vrid: VRID,
+            priority: node.priority(),
+            advert_interval_ms: ADVERT_INTERVAL_MS,
+            preempt: true,
+            mode: "vmac",
+            vips: &[&vip],
+            hook: &hook.display().to_string(),
+            socket: &n.socket(node).display().to_string(),
+        }
+        .config();
         write(&n.config(node), &config)
     }
 

@@ -8,6 +8,7 @@ mod admin_cli;
 mod fwd;
 mod gen;
 mod lab;
+mod lab_template;
 mod logging;
 mod port_args;
 mod probe;

@@ -12,7 +12,7 @@
 use crate::error::RuntimeError;
 use std::net::IpAddr;
 use vipdrift_engine::{
-    AfXdpConfig, AfXdpPort, BindMode, NicFilter, Steering, SteeringConfig, SteeringError, XdpAttachMode,
+    AfXdpConfig, AfXdpPort, BindMode, NicFilter, Steering, SteeringConfig, SteeringError, VipDelivery, XdpAttachMode,
 };
 use vipdrift_wire::MacAddr;
 
@@ -123,7 +123,7 @@ impl Nic {
     /// solicited-node group, where neighbour solicitations for it go.
     pub fn steer_vips(&mut self, vips: impl IntoIterator<Item = IpAddr>) -> Result<(), RuntimeError> {
         for vip in vips {
-            let result = self.steering.add_vip(vip);
+            let result = self.steering.add_vip(vip, VipDelivery::Engine);
             self.steer(result)?;
             if let Some(solicited) = solicited_node_mac(vip) {
                 self.join(solicited)?;

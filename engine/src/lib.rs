@@ -41,6 +41,7 @@
 mod demux;
 mod faulty;
 mod generator;
+mod lease;
 mod memport;
 mod port;
 mod stats;
@@ -52,10 +53,14 @@ mod xdp_live;
 pub use demux::{Dest, EndpointId, MacTable};
 pub use faulty::{FaultConfig, FaultCounts, FaultyPort};
 pub use generator::{Generator, GeneratorConfig};
+pub use lease::{LeaseKeeper, LeasePolicy, LeaseStep};
 pub use memport::{MemPort, MemPortConfig};
 pub use port::{BoundMode, Desc, Port, PortCounters};
 pub use stats::{Counters, DropReason, QueueStats, Rates, StatsSnapshot};
-pub use steer::{Steering, SteeringConfig, SteeringError, XdpAttachMode, STEER_MAX_QUEUES};
+pub use steer::{
+    monotonic_ns, DeliveryGate, Steering, SteeringConfig, SteeringError, VipDelivery, XdpAttachMode, XdpCounts,
+    STEER_MAX_GROUPS, STEER_MAX_QUEUES,
+};
 pub use sys::afxdp::{AfXdpConfig, AfXdpError, AfXdpPort, BindMode, FrameAccounting};
 pub use sys::nic::NicFilter;
 pub use sys::packet::{PacketSocket, Received};

@@ -12,15 +12,22 @@
 //! with [`BindMode::Skb`](crate::BindMode)), and put each socket in the
 //! program's map with [`Steering::add_socket`].
 //!
+//! IP traffic to a VIP goes to the engine, or, for a VIP added with
+//! [`VipDelivery::Kernel`], to the kernel while its group is owned and the
+//! receiving queue's lease is fresh ([`DeliveryGate`]); the program then
+//! drops and counts it otherwise ([`XdpCounts`]).
+//!
 //! The program is attached through netlink to an interface of the calling
 //! thread's network namespace; a [`Steering`] must be dropped in that same
 //! namespace for its detach to find the interface.
 
-use crate::sys::bpf::{self, Embedded, LoadError, LoadedObject};
+use crate::sys::bpf::{self, Embedded, LoadError, LoadedObject, MappedArray};
 use crate::sys::nic::ifindex;
 use crate::MacAddr;
 use std::ffi::{c_int, CStr};
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 static STEER_OBJ: &Embedded<[u8]> = &Embedded(*include_bytes!(concat!(env!("OUT_DIR"), "/steer.o")));
 
@@ -30,6 +37,102 @@ const PROG_NAME: &CStr = c"vipdrift_steer";
 const OBJ_NAME: &CStr = c"vipdrift_steer";
 /// Entries of the `xsks` map: the highest queue index plus one.
 pub const STEER_MAX_QUEUES: u32 = 64;
+/// Groups whose ownership the program can hold (`MAX_GROUPS` in `bpf/steer.c`).
+pub const STEER_MAX_GROUPS: u16 = 256;
+/// Entries of the `lease` map: queue leases, then group owned flags.
+const LEASE_ENTRIES: usize = STEER_MAX_QUEUES as usize + STEER_MAX_GROUPS as usize;
+
+/// Where IP traffic to a VIP goes (ARP and Neighbor Solicitations for it
+/// always go to the engine).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VipDelivery {
+    /// To the engine's sockets.
+    Engine,
+    /// To the kernel (the VIP is then a local address there), while the
+    /// group `group` (below [`STEER_MAX_GROUPS`]) is owned and the
+    /// receiving queue's lease is fresh; see [`DeliveryGate`].
+    Kernel {
+        /// The group's index in the gate.
+        group: u16,
+    },
+}
+
+impl VipDelivery {
+    /// The `struct vip_entry` of `bpf/steer.c`: deliver, then group, each a u32.
+    fn entry(self) -> [u8; 8] {
+        let (deliver, group) = match self {
+            VipDelivery::Engine => (0u32, 0u32),
+            VipDelivery::Kernel { group } => (1, u32::from(group)),
+        };
+        let mut entry = [0u8; 8];
+        entry[..4].copy_from_slice(&deliver.to_ne_bytes());
+        entry[4..].copy_from_slice(&group.to_ne_bytes());
+        entry
+    }
+}
+
+/// The memory the steering program reads to decide kernel delivery, shared
+/// without syscalls: each queue's lease, renewed by the worker that serves
+/// it, and each group's owned flag. Cheap to clone; every clone is the same
+/// memory. It outlives the [`Steering`] it came from (and the process: the
+/// program keeps the map, and a lease in the past delivers nothing).
+#[derive(Clone, Debug)]
+pub struct DeliveryGate {
+    values: Arc<MappedArray>,
+}
+
+impl DeliveryGate {
+    /// Lets the kernel receive `queue`'s VIP traffic until `until_ns` on
+    /// the CLOCK_MONOTONIC clock ([`monotonic_ns`]); a queue past the last
+    /// one the map holds is ignored.
+    pub fn renew(&self, queue: u32, until_ns: u64) {
+        if let Some(slot) = self.values.values().get(queue as usize).filter(|_| queue < STEER_MAX_QUEUES) {
+            slot.store(until_ns, Ordering::Release);
+        }
+    }
+
+    /// Until when `queue`'s lease runs (0: never renewed).
+    pub fn lease_until(&self, queue: u32) -> u64 {
+        if queue >= STEER_MAX_QUEUES {
+            return 0;
+        }
+        self.values.values().get(queue as usize).map_or(0, |slot| slot.load(Ordering::Acquire))
+    }
+
+    /// Marks group `group` owned (this node is its master) or not.
+    pub fn set_owned(&self, group: u16, owned: bool) {
+        if let Some(slot) = self.owned_slot(group) {
+            slot.store(u64::from(owned), Ordering::Release);
+        }
+    }
+
+    /// Whether group `group` is marked owned.
+    pub fn is_owned(&self, group: u16) -> bool {
+        self.owned_slot(group).is_some_and(|slot| slot.load(Ordering::Acquire) != 0)
+    }
+
+    fn owned_slot(&self, group: u16) -> Option<&std::sync::atomic::AtomicU64> {
+        (group < STEER_MAX_GROUPS).then(|| &self.values.values()[STEER_MAX_QUEUES as usize + usize::from(group)])
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, the clock the steering program compares
+/// leases with (`bpf_ktime_get_ns`).
+pub fn monotonic_ns() -> u64 {
+    crate::sys::monotonic_ns()
+}
+
+/// What the steering program itself dropped or passed to the kernel,
+/// summed over CPUs since it was attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpCounts {
+    /// Kernel-delivered VIP traffic dropped because its group is not owned here.
+    pub not_owned: u64,
+    /// Kernel-delivered VIP traffic dropped because the queue's lease had lapsed.
+    pub lease_expired: u64,
+    /// VIP traffic passed to the kernel.
+    pub to_kernel: u64,
+}
 
 /// Where the XDP program runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -123,6 +226,10 @@ pub struct Steering {
     vip4_fd: c_int,
     vip6_fd: c_int,
     config_fd: c_int,
+    counts_fd: c_int,
+    gate: DeliveryGate,
+    /// What `config` holds: whole_nic, then the NIC's MAC.
+    config: [u8; 12],
     obj: LoadedObject,
 }
 
@@ -153,6 +260,9 @@ impl Steering {
             LoadError::Failed(why) => SteeringError::Load(why),
         })?;
         let prog_fd = obj.program_fd(PROG_NAME).map_err(SteeringError::Load)?;
+        let lease_fd = obj.map_fd(c"lease").map_err(SteeringError::Load)?;
+        let lease = MappedArray::map(lease_fd, LEASE_ENTRIES)
+            .map_err(|e| SteeringError::Load(format!("cannot map the lease map: {e}")))?;
         // Until the attach below succeeds, `prog_fd` stays -1 so that a drop
         // on an error path detaches nothing.
         let mut steering = Steering {
@@ -166,12 +276,16 @@ impl Steering {
             vip4_fd: -1,
             vip6_fd: -1,
             config_fd: -1,
+            counts_fd: -1,
+            gate: DeliveryGate { values: Arc::new(lease) },
+            config: [0; 12],
         };
         steering.xsks_fd = steering.map_fd(c"xsks")?;
         steering.vmacs_fd = steering.map_fd(c"vmacs")?;
         steering.vip4_fd = steering.map_fd(c"vip4")?;
         steering.vip6_fd = steering.map_fd(c"vip6")?;
         steering.config_fd = steering.map_fd(c"config")?;
+        steering.counts_fd = steering.map_fd(c"counts")?;
         steering.set_whole_nic(config.whole_nic)?;
 
         // No XDP_FLAGS_UPDATE_IF_NOEXIST: a program already attached in the
@@ -259,11 +373,22 @@ impl Steering {
         delete(self.vmacs_fd, "vmacs", &mac_key(mac))
     }
 
-    /// Redirects ARP (IPv4) or Neighbor Solicitations (IPv6) whose target is `ip`.
-    pub fn add_vip(&mut self, ip: IpAddr) -> Result<(), SteeringError> {
+    /// Redirects ARP (IPv4) or Neighbor Solicitations (IPv6) whose target is
+    /// `ip`, and sends IP to it where `delivery` says; adding it again
+    /// changes its delivery.
+    pub fn add_vip(&mut self, ip: IpAddr, delivery: VipDelivery) -> Result<(), SteeringError> {
+        if let VipDelivery::Kernel { group } = delivery {
+            if group >= STEER_MAX_GROUPS {
+                return Err(SteeringError::Map(format!(
+                    "group index {group} is past the last one the program holds ({})",
+                    STEER_MAX_GROUPS - 1
+                )));
+            }
+        }
+        let entry = delivery.entry();
         match ip {
-            IpAddr::V4(v4) => update(self.vip4_fd, "vip4", &v4.octets(), &1u8),
-            IpAddr::V6(v6) => update(self.vip6_fd, "vip6", &v6.octets(), &1u8),
+            IpAddr::V4(v4) => update(self.vip4_fd, "vip4", &v4.octets(), &entry),
+            IpAddr::V6(v6) => update(self.vip6_fd, "vip6", &v6.octets(), &entry),
         }
     }
 
@@ -277,7 +402,31 @@ impl Steering {
 
     /// Redirects every frame (true) or only the engine's own (false).
     pub fn set_whole_nic(&mut self, whole_nic: bool) -> Result<(), SteeringError> {
-        update(self.config_fd, "config", &0u32, &u32::from(whole_nic))
+        self.config[..4].copy_from_slice(&u32::from(whole_nic).to_ne_bytes());
+        update(self.config_fd, "config", &0u32, &self.config)
+    }
+
+    /// The NIC's own MAC, which kernel-delivered frames get as their
+    /// destination (one sent to a virtual MAC would otherwise be dropped by
+    /// the kernel as meant for another host).
+    pub fn set_kernel_mac(&mut self, mac: MacAddr) -> Result<(), SteeringError> {
+        self.config[4..10].copy_from_slice(&mac.octets());
+        update(self.config_fd, "config", &0u32, &self.config)
+    }
+
+    /// The leases and owned flags the program reads for kernel delivery.
+    pub fn delivery_gate(&self) -> DeliveryGate {
+        self.gate.clone()
+    }
+
+    /// What the program dropped or passed to the kernel so far.
+    pub fn counts(&self) -> Result<XdpCounts, SteeringError> {
+        let read = |index: u32| {
+            bpf::map_lookup_percpu_u64(self.counts_fd, index)
+                .map(|per_cpu| per_cpu.iter().sum::<u64>())
+                .map_err(|errno| SteeringError::Map(format!("cannot read `counts`: {}", errno_error(errno))))
+        };
+        Ok(XdpCounts { not_owned: read(0)?, lease_expired: read(1)?, to_kernel: read(2)? })
     }
 
     /// The id of the program the kernel runs on the interface in our mode

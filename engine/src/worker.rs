@@ -8,6 +8,7 @@
 //! asks for them, at most once per burst.
 
 use crate::demux::{Dest, EndpointId, MacTable};
+use crate::lease::LeaseKeeper;
 use crate::port::{Desc, Port};
 use crate::stats::{Counters, DropReason, QueueStats};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -269,6 +270,7 @@ pub struct Worker<P: Port, H: Handler> {
     tx: Vec<Vec<Desc>>,
     recycle: Vec<Desc>,
     idle_polls: u32,
+    lease: Option<LeaseKeeper>,
 }
 
 impl<P: Port, H: Handler> Worker<P, H> {
@@ -301,8 +303,16 @@ impl<P: Port, H: Handler> Worker<P, H> {
             tx: (0..n).map(|_| Vec::with_capacity(burst * n + MAX_INJECT_PER_POLL)).collect(),
             recycle: Vec::with_capacity(burst + MAX_INJECT_PER_POLL),
             idle_polls: 0,
+            lease: None,
         };
         (worker, WorkerHandle { commands: commands_tx, stats, stop })
+    }
+
+    /// Renews a queue's lease on kernel delivery every poll (see
+    /// [`LeaseKeeper`]): the worker vouches for the queue while it runs.
+    pub fn with_lease(mut self, lease: LeaseKeeper) -> Self {
+        self.lease = Some(lease);
+        self
     }
 
     /// The handler (for inspection in tests and by embedders).
@@ -323,6 +333,9 @@ impl<P: Port, H: Handler> Worker<P, H> {
     /// One iteration: apply pending commands, then a burst from every port.
     /// Returns the number of frames received.
     pub fn poll_once(&mut self) -> usize {
+        if let Some(lease) = &mut self.lease {
+            lease.tick(crate::steer::monotonic_ns());
+        }
         self.drain_commands();
         let mut received = 0;
         for index in 0..self.ports.len() {

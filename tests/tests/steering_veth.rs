@@ -12,8 +12,8 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use vipdrift_engine::{
-    AfXdpConfig, AfXdpPort, BindMode, BoundMode, Desc, MacAddr, PacketSocket, Port, Steering, SteeringConfig,
-    XdpAttachMode,
+    monotonic_ns, AfXdpConfig, AfXdpPort, BindMode, BoundMode, Desc, MacAddr, PacketSocket, Port, Steering,
+    SteeringConfig, VipDelivery, XdpAttachMode, XdpCounts,
 };
 use vipdrift_tests::lan::Lan;
 use vipdrift_tests::{InNetns, NetNs};
@@ -319,8 +319,8 @@ fn native_mode_steers_only_the_engines_frames() {
     assert_eq!(port.bound_mode(), BoundMode::Copy);
     steering.add_socket(0, port.raw_fd()).expect("socket into xsks");
     steering.add_vmac(VMAC).expect("add vMAC");
-    steering.add_vip(IpAddr::from(VIP4)).expect("add IPv4 VIP");
-    steering.add_vip(IpAddr::from(VIP6)).expect("add IPv6 VIP");
+    steering.add_vip(IpAddr::from(VIP4), VipDelivery::Engine).expect("add IPv4 VIP");
+    steering.add_vip(IpAddr::from(VIP6), VipDelivery::Engine).expect("add IPv6 VIP");
     // Our program, not some other.
     assert_eq!(steering.attached_prog_id().unwrap(), steering.prog_id().unwrap());
 
@@ -374,6 +374,72 @@ fn native_mode_steers_only_the_engines_frames() {
     check(&lab, &mut port, &sniffer, "after detach", &[], &[ip_frame(VMAC, 8), vrrp4()]);
 }
 
+/// IPv4 to `daddr`, sent to `dst`.
+fn ip_to(dst: MacAddr, daddr: [u8; 4], marker: u8) -> Vec<u8> {
+    eth(dst, 0x0800, &ipv4(17, daddr, marker))
+}
+
+/// Sends `frames` and returns what the kernel's stack then saw on `a`
+/// (the socket must see nothing).
+fn kernel_sees(lab: &Lab, port: &mut AfXdpPort, sniffer: &Sniffer, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let _ = sniffer.drain();
+    let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    lab.send(&frames);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        receive(port, usize::MAX, Duration::from_millis(50)).is_empty(),
+        "IP to a kernel-delivered VIP reached the socket"
+    );
+    sniffer.drain()
+}
+
+/// Kernel delivery: IP to the VIP reaches the kernel only while its group
+/// is owned and the queue's lease runs, with a frame sent to the virtual
+/// MAC readdressed to the NIC's own MAC; otherwise the program drops it and
+/// counts why. ARP for the VIP stays with the engine throughout.
+#[test]
+fn kernel_delivery_passes_a_vips_traffic_only_while_owned_and_leased() {
+    let lab = Lab::new();
+    let _inside = lab.enter_a();
+    let sniffer = Sniffer::open(&lab.a);
+    let config = SteeringConfig { iface: lab.a.clone(), mode: XdpAttachMode::Native, whole_nic: false };
+    let mut steering = Steering::attach(&config).expect("attach the steering program");
+    let mut port = open_port(&lab.a, BindMode::Copy);
+    steering.add_socket(0, port.raw_fd()).expect("socket into xsks");
+    steering.add_vmac(VMAC).expect("add vMAC");
+    steering.set_kernel_mac(MAC_A).expect("the NIC's MAC");
+    steering.add_vip(IpAddr::from(VIP4), VipDelivery::Kernel { group: 3 }).expect("add a kernel-delivered VIP");
+    let gate = steering.delivery_gate();
+    let to_vip = || vec![ip_to(VMAC, VIP4, 1), ip_to(MAC_A, VIP4, 2)];
+
+    assert!(kernel_sees(&lab, &mut port, &sniffer, &to_vip()).is_empty(), "not owned: nothing reaches the kernel");
+    assert_eq!(steering.counts().unwrap(), XdpCounts { not_owned: 2, lease_expired: 0, to_kernel: 0 });
+
+    gate.set_owned(3, true);
+    assert!(gate.is_owned(3) && !gate.is_owned(2));
+    assert!(kernel_sees(&lab, &mut port, &sniffer, &to_vip()).is_empty(), "owned, never leased: nothing either");
+    assert_eq!(steering.counts().unwrap(), XdpCounts { not_owned: 2, lease_expired: 2, to_kernel: 0 });
+
+    gate.renew(0, monotonic_ns() + 10_000_000_000);
+    let seen = kernel_sees(&lab, &mut port, &sniffer, &to_vip());
+    assert_eq!(seen.len(), 2, "owned and leased: both reach the kernel");
+    assert_eq!(&seen[0][..6], &MAC_A.octets(), "the frame sent to the virtual MAC is readdressed to the NIC's");
+    assert_eq!(&seen[0][6..], &to_vip()[0][6..], "and otherwise unchanged");
+    assert_eq!(seen[1], to_vip()[1]);
+    assert_eq!(steering.counts().unwrap(), XdpCounts { not_owned: 2, lease_expired: 2, to_kernel: 2 });
+    check(&lab, &mut port, &sniffer, "ARP for a kernel-delivered VIP", &[arp_request(VIP4)], &[]);
+
+    // The worker stopped vouching: its last deadline passed.
+    gate.renew(0, monotonic_ns());
+    assert!(kernel_sees(&lab, &mut port, &sniffer, &to_vip()).is_empty(), "a lapsed lease delivers nothing");
+    assert_eq!(steering.counts().unwrap(), XdpCounts { not_owned: 2, lease_expired: 4, to_kernel: 2 });
+
+    // The gate is shared memory that outlives the steering's handle on it.
+    drop(steering);
+    gate.set_owned(3, false);
+    assert!(!gate.is_owned(3));
+}
+
 #[test]
 fn skb_mode_binds_and_steers() {
     let lab = Lab::new();
@@ -386,7 +452,7 @@ fn skb_mode_binds_and_steers() {
     assert_eq!(port.bound_mode(), BoundMode::Skb);
     steering.add_socket(0, port.raw_fd()).expect("socket into xsks");
     steering.add_vmac(VMAC).expect("add vMAC");
-    steering.add_vip(IpAddr::from(VIP4)).expect("add IPv4 VIP");
+    steering.add_vip(IpAddr::from(VIP4), VipDelivery::Engine).expect("add IPv4 VIP");
     check(&lab, &mut port, &sniffer, "skb: vMAC vs other MAC", &[ip_frame(VMAC, 1)], &[ip_frame(OTHER_MAC, 2)]);
     check(&lab, &mut port, &sniffer, "skb: ARP", &[arp_request(VIP4)], &[arp_request(NOT_VIP4)]);
     drop(steering);

@@ -226,3 +226,75 @@ pub(crate) fn prog_run_live(
     // error the kernel reports, not memory unsafety.
     check(unsafe { libbpf_sys::bpf_prog_test_run_opts(prog_fd, &mut opts) })
 }
+
+/// The values of one key of a per-CPU map of `u64` (BPF_MAP_TYPE_PERCPU_ARRAY),
+/// one per possible CPU.
+pub(crate) fn map_lookup_percpu_u64(fd: c_int, key: u32) -> Result<Vec<u64>, c_int> {
+    // SAFETY: a plain query of the machine's possible CPUs.
+    let cpus = unsafe { libbpf_sys::libbpf_num_possible_cpus() };
+    let cpus = usize::try_from(cpus).map_err(|_| cpus.saturating_neg())?;
+    let mut values = vec![0u64; cpus];
+    // SAFETY: `key` is a readable u32 (the map's key size) and `values` is
+    // writable for one u64 per possible CPU, which is what the kernel copies
+    // for a per-CPU map whose value is a u64 (8 bytes, so no rounding).
+    check(unsafe {
+        libbpf_sys::bpf_map_lookup_elem(
+            fd,
+            std::ptr::from_ref(&key).cast::<c_void>(),
+            values.as_mut_ptr().cast::<c_void>(),
+        )
+    })?;
+    Ok(values)
+}
+
+/// A BPF array map of `u64` created with BPF_F_MMAPABLE, mapped shared into
+/// this process: stores here are what the BPF program reads, without a
+/// syscall. Unmapped on drop; the mapping keeps the map alive on its own.
+#[derive(Debug)]
+pub(crate) struct MappedArray {
+    base: std::ptr::NonNull<std::sync::atomic::AtomicU64>,
+    entries: usize,
+    bytes: usize,
+}
+
+// SAFETY: the mapping is shared memory accessed only through atomics, and
+// owned by this value alone (unmapped once, on drop).
+unsafe impl Send for MappedArray {}
+// SAFETY: as above: every access is an atomic load or store.
+unsafe impl Sync for MappedArray {}
+
+impl MappedArray {
+    /// Maps the array map `fd` of `entries` u64 values.
+    pub(crate) fn map(fd: c_int, entries: usize) -> std::io::Result<MappedArray> {
+        // SAFETY: a plain query of the page size.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(1);
+        let bytes = (entries * 8).div_ceil(page) * page;
+        // SAFETY: a fresh shared mapping of the map's memory, which the
+        // kernel sizes to whole pages (BPF_F_MMAPABLE); no existing memory
+        // is touched. The result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(std::ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let base = std::ptr::NonNull::new(ptr.cast()).ok_or_else(|| std::io::Error::other("mmap returned null"))?;
+        Ok(MappedArray { base, entries, bytes })
+    }
+
+    /// The values, shared with the BPF program.
+    pub(crate) fn values(&self) -> &[std::sync::atomic::AtomicU64] {
+        // SAFETY: the mapping is page-aligned (so aligned for AtomicU64),
+        // holds at least `entries` u64 values, lives as long as `self`, and
+        // is only accessed atomically (AtomicU64 has u64's layout).
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.entries) }
+    }
+}
+
+impl Drop for MappedArray {
+    fn drop(&mut self) {
+        // SAFETY: `base` and `bytes` are exactly the mapping made in `map`,
+        // unmapped once, here; no reference into it outlives `self`.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.bytes) };
+    }
+}

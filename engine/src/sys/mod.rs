@@ -48,3 +48,13 @@ pub(crate) fn kernel_release() -> String {
     let release = unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) };
     release.to_string_lossy().into_owned()
 }
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock `bpf_ktime_get_ns()` reads in
+/// a BPF program, so a deadline written here means the same there.
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always
+    // exists (the call goes through the vDSO, no syscall).
+    let _ = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+}

@@ -287,6 +287,12 @@ impl VrrpGroup {
         self.feed(now, Event::LinkUp, out);
     }
 
+    /// The node was held up long enough that a backup may have taken over:
+    /// a master becomes a backup (see [`Reason::Stalled`](crate::router::Reason::Stalled)).
+    pub fn stalled(&mut self, now: Time, out: &mut Vec<Output>) {
+        self.feed(now, Event::Stalled, out);
+    }
+
     /// When the last advert was accepted (the start of a failover's dark time).
     pub fn last_advert_heard(&self) -> Option<Time> {
         self.last_heard

@@ -414,6 +414,19 @@ impl Node {
         }
     }
 
+    /// A worker of `interface` was held up long enough that a backup may
+    /// have taken over (its stall flag): every master of the interface steps
+    /// down at once and owns nothing until it wins the election again.
+    /// Call it as soon as the flag is seen, before clearing the flag.
+    pub fn handle_stall(&mut self, now: Time, interface: InterfaceId) {
+        for g in 0..self.groups.len() {
+            if self.groups[g].interface == interface {
+                self.groups[g].group.stalled(now, &mut self.outputs);
+                self.dispatch(g, now);
+            }
+        }
+    }
+
     /// Runs what is due at `now`: group timers and hand-over deadlines.
     pub fn handle_timeout(&mut self, now: Time) {
         for g in 0..self.groups.len() {

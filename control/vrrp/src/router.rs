@@ -68,6 +68,10 @@ pub enum Reason {
     LinkUp,
     /// An operator put the group in maintenance: a master hands over.
     Maintenance,
+    /// The node's worker was held up (its process stopped and continued)
+    /// long enough that a backup may have taken over: a master steps down
+    /// without a word and the election decides again.
+    Stalled,
 }
 
 impl Reason {
@@ -82,6 +86,7 @@ impl Reason {
             Reason::LinkDown => "link_down",
             Reason::LinkUp => "link_up",
             Reason::Maintenance => "maintenance",
+            Reason::Stalled => "stalled",
         }
     }
 }
@@ -131,6 +136,9 @@ pub enum Event {
     LinkDown,
     /// The carrier returned: start again as at startup.
     LinkUp,
+    /// The node was held up long enough that a backup may have taken over
+    /// (see [`Reason::Stalled`]).
+    Stalled,
 }
 
 /// A virtual router's configuration.
@@ -298,6 +306,11 @@ impl VirtualRouter {
             (State::Fault, Event::LinkUp) => self.start(now, Reason::LinkUp, Reason::LinkUp, actions),
             (State::Initialize, _) => {}
             (_, Event::Startup | Event::LinkUp) => {}
+            // No priority-0 advert: a backup that took over meanwhile needs
+            // none, and one that did not should not be hurried; the
+            // master-down timer decides between them.
+            (State::Master, Event::Stalled) => self.become_backup(now, Reason::Stalled, actions),
+            (State::Backup | State::Fault, Event::Stalled) => {}
             (State::Fault, Event::Advert(_) | Event::LinkDown) => {}
             (State::Fault, Event::Shutdown) => self.transition(State::Initialize, Reason::Shutdown, actions),
             (State::Backup | State::Master, Event::LinkDown) => {
@@ -460,8 +473,9 @@ mod tests {
         use Action::*;
         use State::*;
         let up = |from, to, reason| Transition { from, to, reason };
-        let events: [(&str, Event); 9] = [
+        let events: [(&str, Event); 10] = [
             ("startup", Event::Startup),
+            ("stalled", Event::Stalled),
             ("link down", Event::LinkDown),
             ("link up", Event::LinkUp),
             ("shutdown", Event::Shutdown),
@@ -472,7 +486,7 @@ mod tests {
             ("priority 0", heard(0, "198.51.100.3")),
         ];
         #[rustfmt::skip]
-        let expected: [(State, &str, Vec<Action>, State); 36] = [
+        let expected: [(State, &str, Vec<Action>, State); 40] = [
             (Initialize, "startup", vec![up(Initialize, Backup, Reason::Startup)], Backup),
             (Initialize, "shutdown", vec![], Initialize),
             (Initialize, "link down", vec![], Initialize),
@@ -482,6 +496,7 @@ mod tests {
             (Initialize, "equal, higher address", vec![], Initialize),
             (Initialize, "equal, lower address", vec![], Initialize),
             (Initialize, "priority 0", vec![], Initialize),
+            (Initialize, "stalled", vec![], Initialize),
             (Backup, "startup", vec![], Backup),
             (Backup, "shutdown", vec![up(Backup, Initialize, Reason::Shutdown)], Initialize),
             (Backup, "link down", vec![up(Backup, Fault, Reason::LinkDown)], Fault),
@@ -491,6 +506,7 @@ mod tests {
             (Backup, "equal, higher address", vec![], Backup),
             (Backup, "equal, lower address", vec![], Backup),
             (Backup, "priority 0", vec![], Backup),
+            (Backup, "stalled", vec![], Backup),
             (Master, "startup", vec![], Master),
             (Master, "shutdown", vec![SendAdvert { priority: 0 }, up(Master, Initialize, Reason::Shutdown)], Initialize),
             (Master, "link down", vec![up(Master, Fault, Reason::LinkDown)], Fault),
@@ -500,6 +516,7 @@ mod tests {
             (Master, "equal, higher address", vec![up(Master, Backup, Reason::Preempted)], Backup),
             (Master, "equal, lower address", vec![SendAdvert { priority: 100 }], Master),
             (Master, "priority 0", vec![SendAdvert { priority: 100 }], Master),
+            (Master, "stalled", vec![up(Master, Backup, Reason::Stalled)], Backup),
             (Fault, "startup", vec![], Fault),
             (Fault, "shutdown", vec![up(Fault, Initialize, Reason::Shutdown)], Initialize),
             (Fault, "link down", vec![], Fault),
@@ -509,6 +526,7 @@ mod tests {
             (Fault, "equal, higher address", vec![], Fault),
             (Fault, "equal, lower address", vec![], Fault),
             (Fault, "priority 0", vec![], Fault),
+            (Fault, "stalled", vec![], Fault),
         ];
         for (state, name, actions, after) in expected {
             let event = events.iter().find(|(n, _)| *n == name).unwrap().1;

@@ -368,3 +368,34 @@ fn priority_changes_are_checked_and_the_owner_keeps_255() {
     owner.add_group(Time::ZERO, spec("web", "eth0", 51, 255, 10, &["198.51.100.100"])).unwrap();
     assert!(owner.set_priority(Time::ZERO, "web", 100).unwrap_err().contains("its priority is fixed"));
 }
+
+/// SIGSTOP, then SIGCONT: the frozen master's backup took over meanwhile.
+/// The continued node's lease keeper reports a stall before anything else
+/// runs, and the node owns nothing from that instant: the two never own the
+/// VIP at once after the continue, until the election (here a preemption
+/// by the higher priority, three intervals later) decides again.
+#[test]
+fn a_master_continued_after_a_stall_owns_nothing_until_it_wins_again() {
+    let mut lan = settled_pair();
+    lan.alive[0] = false;
+    lan.in_flight.clear();
+    let frozen_at = lan.now.0;
+    lan.run_until(Time(frozen_at + 1_000 * MS));
+    assert_eq!(lan.state(1), State::Master, "the backup took over while node 0 was frozen");
+    assert_eq!(lan.state(0), State::Master, "node 0, frozen, still believes it is master");
+
+    let continued_at = lan.now.0;
+    lan.alive[0] = true;
+    lan.nodes[0].handle_stall(lan.now, InterfaceId(0));
+    lan.drain(0);
+    assert_eq!(lan.state(0), State::Backup);
+    assert_eq!(lan.last_owned(0), Some((continued_at, false)), "it lets go at once");
+    let (_, t) = lan.log.transitions.iter().rev().find(|(n, _)| *n == 0).unwrap().clone();
+    assert_eq!((t.from, t.to, t.reason), (State::Master, State::Backup, Reason::Stalled));
+    assert!(!lan.log.adverts.iter().any(|&(at, n, p)| n == 0 && at == continued_at && p == 0), "no priority 0");
+
+    lan.run_until(Time(continued_at + 200 * MS));
+    let owned_again = lan.log.owned.iter().find(|&&(at, n, o)| n == 0 && o && at > continued_at).unwrap().0;
+    assert!(owned_again >= continued_at + 30 * MS, "not before a master-down interval: {owned_again}");
+    assert_eq!((lan.state(0), lan.state(1)), (State::Master, State::Backup), "then preempt as usual");
+}

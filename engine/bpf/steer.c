@@ -38,9 +38,10 @@
 #define IPPROTO_ICMPV6_ 58
 #define ICMPV6_NS 135
 
-/* Entries of `lease` before the groups' owned flags: one per queue. */
+/* Queues served (`xsks`), and entries of `lease` before the groups'
+ * owned flags (STEER_MAX_QUEUES in steer.rs). */
 #define MAX_QUEUES 64
-/* Groups whose owned flag `lease` holds. */
+/* Groups whose owned flag `lease` holds (STEER_MAX_GROUPS in steer.rs). */
 #define MAX_GROUPS 256
 
 /* `vip_entry.deliver` */
@@ -85,7 +86,7 @@ struct steer_config {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, 64);
+	__uint(max_entries, MAX_QUEUES);
 	__type(key, __u32);
 	__type(value, __u32);
 } xsks SEC(".maps");
@@ -181,7 +182,7 @@ static __always_inline int to_vip(struct xdp_md *ctx, __u8 *eth, const struct vi
 		return XDP_DROP;
 	}
 	if (cfg)
-		__builtin_memcpy(eth, cfg->mac, 6);
+		__builtin_memcpy(eth, cfg->mac, 6); /* written at attach */
 	count(COUNT_TO_KERNEL);
 	return XDP_PASS;
 }

@@ -22,11 +22,11 @@
 //! namespace for its detach to find the interface.
 
 use crate::sys::bpf::{self, Embedded, LoadError, LoadedObject, MappedArray};
-use crate::sys::nic::ifindex;
+use crate::sys::nic::{ifindex, NicFilter};
 use crate::MacAddr;
 use std::ffi::{c_int, CStr};
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 static STEER_OBJ: &Embedded<[u8]> = &Embedded(*include_bytes!(concat!(env!("OUT_DIR"), "/steer.o")));
@@ -86,17 +86,14 @@ impl DeliveryGate {
     /// the CLOCK_MONOTONIC clock ([`monotonic_ns`]); a queue past the last
     /// one the map holds is ignored.
     pub fn renew(&self, queue: u32, until_ns: u64) {
-        if let Some(slot) = self.values.values().get(queue as usize).filter(|_| queue < STEER_MAX_QUEUES) {
+        if let Some(slot) = self.lease_slot(queue) {
             slot.store(until_ns, Ordering::Release);
         }
     }
 
     /// Until when `queue`'s lease runs (0: never renewed).
     pub fn lease_until(&self, queue: u32) -> u64 {
-        if queue >= STEER_MAX_QUEUES {
-            return 0;
-        }
-        self.values.values().get(queue as usize).map_or(0, |slot| slot.load(Ordering::Acquire))
+        self.lease_slot(queue).map_or(0, |slot| slot.load(Ordering::Acquire))
     }
 
     /// Marks group `group` owned (this node is its master) or not.
@@ -111,7 +108,11 @@ impl DeliveryGate {
         self.owned_slot(group).is_some_and(|slot| slot.load(Ordering::Acquire) != 0)
     }
 
-    fn owned_slot(&self, group: u16) -> Option<&std::sync::atomic::AtomicU64> {
+    fn lease_slot(&self, queue: u32) -> Option<&AtomicU64> {
+        (queue < STEER_MAX_QUEUES).then(|| &self.values.values()[queue as usize])
+    }
+
+    fn owned_slot(&self, group: u16) -> Option<&AtomicU64> {
         (group < STEER_MAX_GROUPS).then(|| &self.values.values()[STEER_MAX_QUEUES as usize + usize::from(group)])
     }
 }
@@ -286,6 +287,12 @@ impl Steering {
         steering.vip6_fd = steering.map_fd(c"vip6")?;
         steering.config_fd = steering.map_fd(c"config")?;
         steering.counts_fd = steering.map_fd(c"counts")?;
+        // Kernel-delivered frames get the NIC's own MAC as their destination:
+        // one sent to a virtual MAC would be dropped as meant for another host.
+        let mac = NicFilter::open(&config.iface)
+            .and_then(|nic| nic.mac())
+            .map_err(|e| SteeringError::Load(format!("cannot read the MAC of `{}`: {e}", config.iface)))?;
+        steering.config[4..10].copy_from_slice(&mac.octets());
         steering.set_whole_nic(config.whole_nic)?;
 
         // No XDP_FLAGS_UPDATE_IF_NOEXIST: a program already attached in the
@@ -403,14 +410,6 @@ impl Steering {
     /// Redirects every frame (true) or only the engine's own (false).
     pub fn set_whole_nic(&mut self, whole_nic: bool) -> Result<(), SteeringError> {
         self.config[..4].copy_from_slice(&u32::from(whole_nic).to_ne_bytes());
-        update(self.config_fd, "config", &0u32, &self.config)
-    }
-
-    /// The NIC's own MAC, which kernel-delivered frames get as their
-    /// destination (one sent to a virtual MAC would otherwise be dropped by
-    /// the kernel as meant for another host).
-    pub fn set_kernel_mac(&mut self, mac: MacAddr) -> Result<(), SteeringError> {
-        self.config[4..10].copy_from_slice(&mac.octets());
         update(self.config_fd, "config", &0u32, &self.config)
     }
 

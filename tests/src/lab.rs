@@ -172,29 +172,29 @@ impl Drop for Lab {
 /// Client 198.51.100.10 (c0), node A 198.51.100.2 (a0), node B 198.51.100.3
 /// (b0), all on bridge br0 in the switch namespace (ports pc, pa, pb).
 pub fn lab() -> Lab {
-    let mut lan = Lan::builder()
+    // (role, interface, MAC, address, switch port) of A and B.
+    const NODES: [(&str, &str, &str, &str, &str); 2] = [
+        ("a", "a0", "02:00:00:00:00:02", "198.51.100.2", "pa"),
+        ("b", "b0", "02:00:00:00:00:03", "198.51.100.3", "pb"),
+    ];
+    let mut builder = Lan::builder()
         .host("cli", "c0", CLIENT_MAC, "198.51.100.10/24")
         .address("2001:db8::a/64")
         .port("pc")
-        .with_ipv6()
-        .host("a", "a0", "02:00:00:00:00:02", "198.51.100.2/24")
-        .port("pa")
-        .with_ipv6()
-        .host("b", "b0", "02:00:00:00:00:03", "198.51.100.3/24")
-        .port("pb")
-        .with_ipv6()
-        .build();
+        .with_ipv6();
+    for (role, iface, mac, address, port) in NODES {
+        builder = builder.host(role, iface, mac, &format!("{address}/24")).port(port).with_ipv6();
+    }
+    let mut lan = builder.build();
     let dir = lan.dir.clone();
-    let mut node = |role: &str, name: &'static str, mac: &'static str, address: &'static str| Node {
+    let [a, b] = NODES.map(|(role, name, mac, address, _)| Node {
         ns: lan.take(role).ns,
         name,
         mac,
         address,
         dir: dir.clone(),
         daemon: None,
-    };
-    let a = node("a", "a0", "02:00:00:00:00:02", "198.51.100.2");
-    let b = node("b", "b0", "02:00:00:00:00:03", "198.51.100.3");
+    });
     let client = lan.take("cli").ns;
     Lab { client, a, b, lan }
 }

@@ -407,7 +407,6 @@ fn kernel_delivery_passes_a_vips_traffic_only_while_owned_and_leased() {
     let mut port = open_port(&lab.a, BindMode::Copy);
     steering.add_socket(0, port.raw_fd()).expect("socket into xsks");
     steering.add_vmac(VMAC).expect("add vMAC");
-    steering.set_kernel_mac(MAC_A).expect("the NIC's MAC");
     steering.add_vip(IpAddr::from(VIP4), VipDelivery::Kernel { group: 3 }).expect("add a kernel-delivered VIP");
     let gate = steering.delivery_gate();
     let to_vip = || vec![ip_to(VMAC, VIP4, 1), ip_to(MAC_A, VIP4, 2)];

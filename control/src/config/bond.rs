@@ -88,15 +88,8 @@ pub(super) fn check(
 impl<'c> BondAt<'c, '_> {
     fn name(&self, group_names: &HashMap<String, usize>, taken: &Taken) -> Checked<&'c str> {
         let (ck, raw) = (self.ck, self.table.get_ref());
-        let name_v = ck.required(&raw.name, self.table.span(), &self.at("name"), EXPECT_BOND_NAME)?;
-        let name = ck.string(name_v, &self.at("name"), EXPECT_BOND_NAME)?;
-        if !valid_group_name(name) {
-            return Err(ck.cx.err(
-                name_v.span(),
-                self.at("name"),
-                format!("{name:?} is not a valid bond name; expected {EXPECT_BOND_NAME}"),
-            ));
-        }
+        let (name_v, name) =
+            ck.name(&raw.name, self.table.span(), &self.at("name"), EXPECT_BOND_NAME, "bond name", valid_group_name)?;
         let other = match (group_names.get(name), taken.bond_names.get(name)) {
             (Some(g), _) => Some(format!("group[{g}]")),
             (None, Some(first)) => Some(format!("bond[{first}]")),

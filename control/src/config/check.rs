@@ -65,6 +65,26 @@ impl Checker<'_> {
         self.cx.err(v.span(), key, format!("found {}; expected {expect}", describe(v.get_ref())))
     }
 
+    /// The required name at `key` (of the table spanning `table`), which
+    /// `valid` must accept; `what` says what kind of name it is in the error
+    /// ("group name"). Returns the value too, for later errors about it.
+    pub(super) fn name<'v>(
+        &self,
+        field: &'v Field,
+        table: Range<usize>,
+        key: &str,
+        expect: &str,
+        what: &str,
+        valid: fn(&str) -> bool,
+    ) -> Checked<(&'v Spanned<Value>, &'v str)> {
+        let v = self.required(field, table, key, expect)?;
+        let name = self.string(v, key, expect)?;
+        if !valid(name) {
+            return Err(self.cx.err(v.span(), key, format!("{name:?} is not a valid {what}; expected {expect}")));
+        }
+        Ok((v, name))
+    }
+
     pub(super) fn string<'v>(&self, v: &'v Spanned<Value>, key: &str, expect: &str) -> Checked<&'v str> {
         v.get_ref().as_str().ok_or_else(|| self.wrong_type(v, key, expect))
     }

@@ -130,15 +130,8 @@ fn name<'r>(
     at: &dyn Fn(&str) -> String,
     names: &HashMap<String, usize>,
 ) -> Checked<&'r str> {
-    let name_v = ck.required(&raw.name, table.span(), &at("name"), EXPECT_GROUP_NAME)?;
-    let name = ck.string(name_v, &at("name"), EXPECT_GROUP_NAME)?;
-    if !valid_group_name(name) {
-        return Err(ck.cx.err(
-            name_v.span(),
-            at("name"),
-            format!("{name:?} is not a valid group name; expected {EXPECT_GROUP_NAME}"),
-        ));
-    }
+    let (name_v, name) =
+        ck.name(&raw.name, table.span(), &at("name"), EXPECT_GROUP_NAME, "group name", valid_group_name)?;
     if let Some(&first) = names.get(name) {
         return Err(ck.cx.err(
             name_v.span(),

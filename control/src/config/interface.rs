@@ -18,15 +18,7 @@ pub(super) fn check(ck: &Checker<'_>, i: usize, table: &Spanned<RawInterface>) -
     let table_path = format!("interface[{i}]");
     let at = |field: &str| format!("{table_path}.{field}");
 
-    let name_v = ck.required(&raw.name, table.span(), &at("name"), EXPECT_IFNAME)?;
-    let name = ck.string(name_v, &at("name"), EXPECT_IFNAME)?;
-    if !valid_ifname(name) {
-        return Err(ck.cx.err(
-            name_v.span(),
-            at("name"),
-            format!("{name:?} is not a valid interface name; expected {EXPECT_IFNAME}"),
-        ));
-    }
+    let (_, name) = ck.name(&raw.name, table.span(), &at("name"), EXPECT_IFNAME, "interface name", valid_ifname)?;
 
     let address = match &raw.address {
         None => None,

@@ -304,6 +304,24 @@ pub struct Stats {
     pub bonds: Vec<BondStats>,
     /// The control thread's own counters.
     pub control: ControlStats,
+    /// Every interface's steering program and leases.
+    #[serde(default)]
+    pub interfaces: Vec<InterfaceStats>,
+}
+
+/// What an interface's steering program did with kernel-delivered VIP
+/// traffic, and how often its workers stalled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceStats {
+    /// The interface.
+    pub port: String,
+    /// Frames by outcome: `to_kernel` (passed, this node owns the VIP),
+    /// `not_owned` (dropped: a backup, or in fault), `lease_expired`
+    /// (dropped: the receiving queue's worker stopped renewing).
+    pub steering: BTreeMap<String, u64>,
+    /// Times a worker found it had been held up long enough for a backup
+    /// to take over, and stopped renewing until its groups stepped down.
+    pub lease_stalls: u64,
 }
 
 /// One queue's counters and rates.
@@ -398,6 +416,10 @@ pub struct ControlStats {
     pub reloads: u64,
     /// Refused reloads.
     pub reload_failures: u64,
+    /// Times the control thread itself was held up long enough for a
+    /// backup to take over, and stepped its masters down.
+    #[serde(default)]
+    pub control_stalls: u64,
 }
 
 /// The answer to a `ctl` command: what changed.

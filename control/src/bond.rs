@@ -33,7 +33,7 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
-use vipdrift_engine::{ControlFrame, MacAddr, CONTROL_FRAME_MAX};
+use vipdrift_engine::{ControlFrame, MacAddr, VipDelivery, CONTROL_FRAME_MAX};
 use vipdrift_vmac::alb::{Assignments, Update};
 use vipdrift_vmac::arp::{write_directed_garp, write_garp, ArpPacket, GarpForm, OP_REQUEST};
 use vipdrift_vmac::{BondCounters, BondMode, BondView, TlbPlan};
@@ -168,7 +168,7 @@ impl Bond {
         let mut nics = Vec::new();
         for config in interfaces {
             let mut nic = Nic::open(&config.name, config.bind, config.whole_nic)?;
-            nic.steer_vips(vips.iter().map(|&vip| vip.into()))?;
+            nic.steer_vips(vips.iter().map(|&vip| vip.into()), VipDelivery::Engine)?;
             let link = LinkWatch::new(nic.filter());
             nics.push(BondNic { config: config.clone(), hardware_mac: nic.mac(), nic, link });
         }
@@ -206,6 +206,8 @@ impl Bond {
                 info: WorkerInfo { interface: spec.name.clone(), queue, core: first.cores.get(q).copied() },
                 idle: first.idle,
                 thread_name: format!("vd-{}-q{queue}", spec.name),
+                // A bond's VIPs are the engine's: nothing to gate.
+                lease: None,
             };
             let (worker, rx) = start_worker(ports, responder, plan, waker)?;
             bond.workers.push(worker);

@@ -20,6 +20,9 @@ pub enum RuntimeError {
     /// The configuration file is invalid.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// A group's delivery does not fit this daemon (see [`crate::config::Config::resolve_delivery`]).
+    #[error("{0}")]
+    Delivery(String),
     /// The admin socket or the metrics endpoint could not be opened.
     #[error("{0}")]
     Endpoint(String),

@@ -53,6 +53,7 @@ mod error;
 mod event;
 mod http;
 mod interface;
+mod kernel_vips;
 mod link;
 mod listeners;
 pub mod metrics;

@@ -142,6 +142,25 @@ pub const METRICS: &[MetricDoc] = &[
         "Bond events by kind, as the daemon counts them (arp_answered, client_updates, assigned, evicted, moved, \
          no_nic_up, takeovers, announcements, arp_dropped).",
     ),
+    doc(
+        "vipdrift_steering_total",
+        Counter,
+        &["port", "outcome"],
+        "Kernel-delivered VIP traffic the steering program passed (to_kernel) or dropped (not_owned: not master here; \
+         lease_expired: the receiving queue's worker stopped renewing its lease).",
+    ),
+    doc(
+        "vipdrift_lease_stalls_total",
+        Counter,
+        &["port"],
+        "Times a worker was held up long enough for a backup to take over and stopped renewing its lease.",
+    ),
+    doc(
+        "vipdrift_control_stalls_total",
+        Counter,
+        &[],
+        "Times the control thread was held up long enough for a backup to take over and stepped its masters down.",
+    ),
     doc("vipdrift_uptime_seconds", Gauge, &[], "Seconds since the daemon started."),
     doc(
         "vipdrift_reloads_total",
@@ -277,7 +296,18 @@ pub fn render(status: &Status, stats: &Stats) -> String {
             .flat_map(|b| b.counters.iter().map(move |(kind, &n)| (labels(&[("bond", &b.name), ("kind", kind)]), n))),
     );
 
+    out.family(
+        "vipdrift_steering_total",
+        stats.interfaces.iter().flat_map(|i| {
+            i.steering.iter().map(move |(outcome, &n)| (labels(&[("port", &i.port), ("outcome", outcome)]), n))
+        }),
+    );
+    out.family(
+        "vipdrift_lease_stalls_total",
+        stats.interfaces.iter().map(|i| (labels(&[("port", &i.port)]), i.lease_stalls)),
+    );
     let c = &stats.control;
+    out.family("vipdrift_control_stalls_total", [(String::new(), c.control_stalls)]);
     out.family("vipdrift_uptime_seconds", [(String::new(), status.daemon.uptime_s)]);
     out.family(
         "vipdrift_reloads_total",
@@ -534,7 +564,13 @@ mod tests {
                 scrapes: 3,
                 reloads: 2,
                 reload_failures: 1,
+                control_stalls: 0,
             },
+            interfaces: vec![crate::admin::InterfaceStats {
+                port: "eth0".into(),
+                steering: map(&[("lease_expired", 2), ("not_owned", 5), ("to_kernel", 120)]),
+                lease_stalls: 1,
+            }],
         };
         (status, stats)
     }

@@ -12,7 +12,8 @@
 use crate::error::RuntimeError;
 use std::net::IpAddr;
 use vipdrift_engine::{
-    AfXdpConfig, AfXdpPort, BindMode, NicFilter, Steering, SteeringConfig, SteeringError, VipDelivery, XdpAttachMode,
+    AfXdpConfig, AfXdpPort, BindMode, DeliveryGate, NicFilter, Steering, SteeringConfig, SteeringError, VipDelivery,
+    XdpAttachMode, XdpCounts,
 };
 use vipdrift_wire::MacAddr;
 
@@ -34,6 +35,18 @@ impl Nic {
     /// program (in the mode `bind` implies; `whole_nic` steers every frame
     /// to the engine).
     pub fn open(name: &str, bind: BindMode, whole_nic: bool) -> Result<Nic, RuntimeError> {
+        Nic::open_for(name, bind, whole_nic, false)
+    }
+
+    /// [`Nic::open`] for a NIC where a kernel-delivered group readdresses
+    /// frames sent to its virtual MAC (`readdresses_vmac`). veth runs native
+    /// XDP on a frame the sending side already marked as meant for another
+    /// host (PACKET_OTHERHOST), and keeps that mark after the program
+    /// rewrote the destination, so the kernel would drop the frame; generic
+    /// XDP classifies the frame again after the program. On veth, then, the
+    /// program is attached in generic mode. A NIC whose driver builds the
+    /// packet after the program (every hardware driver) needs nothing.
+    pub fn open_for(name: &str, bind: BindMode, whole_nic: bool, readdresses_vmac: bool) -> Result<Nic, RuntimeError> {
         let filter = NicFilter::open(name).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 iface_error(name, "does not exist in this network namespace (see `ip link`)")
@@ -41,7 +54,14 @@ impl Nic {
             _ => iface_error(name, e),
         })?;
         let mac = filter.mac().map_err(|e| iface_error(name, format!("cannot read its MAC address: {e}")))?;
-        let mode = XdpAttachMode::for_bind(bind);
+        let mut mode = XdpAttachMode::for_bind(bind);
+        if readdresses_vmac && mode == XdpAttachMode::Native && filter.driver().is_ok_and(|d| d == "veth") {
+            tracing::info!(
+                iface = name,
+                "veth: the steering program runs as generic XDP so readdressed frames reach the kernel"
+            );
+            mode = XdpAttachMode::Skb;
+        }
         let steering_config = SteeringConfig { iface: name.to_owned(), mode, whole_nic };
         let steering = Steering::attach(&steering_config).map_err(|e| iface_error(name, e))?;
         Ok(Nic { steering, filter, mac, bind })
@@ -60,6 +80,16 @@ impl Nic {
     /// The mode the steering program is attached in.
     pub fn attach_mode(&self) -> XdpAttachMode {
         self.steering.mode()
+    }
+
+    /// The leases and owned flags that gate kernel delivery.
+    pub(crate) fn delivery_gate(&self) -> DeliveryGate {
+        self.steering.delivery_gate()
+    }
+
+    /// What the steering program dropped or passed to the kernel.
+    pub(crate) fn xdp_counts(&self) -> Result<XdpCounts, RuntimeError> {
+        self.steering.counts().map_err(|e| self.error(e))
     }
 
     /// The NIC's filter (carrier, memberships).
@@ -119,11 +149,16 @@ impl Nic {
         self.filter.remove_multicast(group).map_err(|e| self.error(e))
     }
 
-    /// Steers each VIP to the engine and joins each IPv6 VIP's
-    /// solicited-node group, where neighbour solicitations for it go.
-    pub fn steer_vips(&mut self, vips: impl IntoIterator<Item = IpAddr>) -> Result<(), RuntimeError> {
+    /// Steers each VIP's ARP or NS to the engine and its other traffic
+    /// where `delivery` says, and joins each IPv6 VIP's solicited-node
+    /// group, where neighbour solicitations for it go.
+    pub fn steer_vips(
+        &mut self,
+        vips: impl IntoIterator<Item = IpAddr>,
+        delivery: VipDelivery,
+    ) -> Result<(), RuntimeError> {
         for vip in vips {
-            let result = self.steering.add_vip(vip, VipDelivery::Engine);
+            let result = self.steering.add_vip(vip, delivery);
             self.steer(result)?;
             if let Some(solicited) = solicited_node_mac(vip) {
                 self.join(solicited)?;

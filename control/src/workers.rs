@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use vipdrift_engine::{
-    AfXdpPort, BoundMode, ControlFrame, ControlSender, IdlePolicy, Port, Rates, StatsSnapshot, Worker, WorkerCommand,
-    WorkerConfig, WorkerHandle,
+    AfXdpPort, BoundMode, ControlFrame, ControlSender, IdlePolicy, LeaseKeeper, Port, Rates, StatsSnapshot, Worker,
+    WorkerCommand, WorkerConfig, WorkerHandle,
 };
 
 /// Frames a worker may queue for the control thread before it drops them.
@@ -99,6 +99,8 @@ pub(crate) struct WorkerPlan {
     pub(crate) info: WorkerInfo,
     pub(crate) idle: Idle,
     pub(crate) thread_name: String,
+    /// The queue's lease on kernel delivery, renewed by the worker.
+    pub(crate) lease: Option<LeaseKeeper>,
 }
 
 /// Starts a worker over `ports` (one queue each) running `responder`; its
@@ -119,6 +121,9 @@ pub(crate) fn start_worker<V: VipHandler>(
     let answers = responder.stats();
     let worker_config = WorkerConfig { idle: idle_policy(plan.idle), ..WorkerConfig::default() };
     let (mut worker, handle) = Worker::new(ports, responder, worker_config, Some(ControlSender::new(tx, Some(notify))));
+    if let Some(lease) = plan.lease {
+        worker = worker.with_lease(lease);
+    }
     let WorkerInfo { interface, queue, core } = plan.info;
     let thread = std::thread::Builder::new()
         .name(plan.thread_name)

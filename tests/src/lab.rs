@@ -172,22 +172,24 @@ impl Drop for Lab {
 /// Client 198.51.100.10 (c0), node A 198.51.100.2 (a0), node B 198.51.100.3
 /// (b0), all on bridge br0 in the switch namespace (ports pc, pa, pb).
 pub fn lab() -> Lab {
-    // (role, interface, MAC, address, switch port) of A and B.
-    const NODES: [(&str, &str, &str, &str, &str); 2] = [
-        ("a", "a0", "02:00:00:00:00:02", "198.51.100.2", "pa"),
-        ("b", "b0", "02:00:00:00:00:03", "198.51.100.3", "pb"),
+    // (role, interface, MAC, address, IPv6 address, switch port) of A and B.
+    // The IPv6 address puts the client's prefix on the node, so its kernel
+    // can answer the client from a kernel-delivered IPv6 VIP.
+    const NODES: [(&str, &str, &str, &str, &str, &str); 2] = [
+        ("a", "a0", "02:00:00:00:00:02", "198.51.100.2", "2001:db8::2/64", "pa"),
+        ("b", "b0", "02:00:00:00:00:03", "198.51.100.3", "2001:db8::3/64", "pb"),
     ];
     let mut builder = Lan::builder()
         .host("cli", "c0", CLIENT_MAC, "198.51.100.10/24")
         .address("2001:db8::a/64")
         .port("pc")
         .with_ipv6();
-    for (role, iface, mac, address, port) in NODES {
-        builder = builder.host(role, iface, mac, &format!("{address}/24")).port(port).with_ipv6();
+    for (role, iface, mac, address, address6, port) in NODES {
+        builder = builder.host(role, iface, mac, &format!("{address}/24")).address(address6).port(port).with_ipv6();
     }
     let mut lan = builder.build();
     let dir = lan.dir.clone();
-    let [a, b] = NODES.map(|(role, name, mac, address, _)| Node {
+    let [a, b] = NODES.map(|(role, name, mac, address, _, _)| Node {
         ns: lan.take(role).ns,
         name,
         mac,

@@ -400,9 +400,10 @@ fn the_metrics_endpoint_matches_the_admin_api() {
     between("vipdrift_rx_packets_total", &queue, |s| s["queues"][0]["rx_packets"].as_u64().unwrap());
     between("vipdrift_tx_packets_total", &queue, |s| s["queues"][0]["tx_packets"].as_u64().unwrap());
     between("vipdrift_group_adverts_sent_total", &web, |s| s["groups"][0]["adverts_sent"].as_u64().unwrap());
-    let echo = [("port", "a0"), ("queue", "0"), ("kind", "echo")];
-    between("vipdrift_replies_total", &echo, |s| s["queues"][0]["replies"]["echo"].as_u64().unwrap());
-    assert!(metric(&metrics, "vipdrift_replies_total", &echo) >= 5.0, "the pings were answered");
+    // The VIP is kernel-delivered: A's steering program passed the pings to A's kernel.
+    let to_kernel = [("port", "a0"), ("outcome", "to_kernel")];
+    between("vipdrift_steering_total", &to_kernel, |s| s["interfaces"][0]["steering"]["to_kernel"].as_u64().unwrap());
+    assert!(metric(&metrics, "vipdrift_steering_total", &to_kernel) >= 5.0, "the pings were passed to the kernel");
     let malformed = [("group", "web"), ("family", "ipv4"), ("vrid", "51"), ("reason", "malformed")];
     assert_eq!(metric(&metrics, "vipdrift_group_adverts_rejected_total", &malformed), 0.0);
     let tx_pps = before["queues"][0]["tx_pps"].as_f64().unwrap();

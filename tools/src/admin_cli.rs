@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use vipdrift_control::admin::{
-    Applied, BondStats, BondStatus, Envelope, GroupStats, GroupStatus, QueueBinding, QueueStats, Reply, Request, Stats,
-    Status, API_VERSION, DEFAULT_SOCKET, MAX_REQUEST,
+    Applied, BondStats, BondStatus, Envelope, GroupStats, GroupStatus, InterfaceStats, QueueBinding, QueueStats, Reply,
+    Request, Stats, Status, API_VERSION, DEFAULT_SOCKET, MAX_REQUEST,
 };
 use vipdrift_control::config::{self, Config};
 use vipdrift_vmac::BondMode;
@@ -611,12 +611,14 @@ fn format_stats(stats: &Stats) -> String {
         groups.row(group_stats_row(g));
     }
     let bonds: String = stats.bonds.iter().map(bond_stats_line).collect();
+    let steering: String = stats.interfaces.iter().map(steering_line).collect();
     let c = &stats.control;
     format!(
-        "{}\n{}\n{bonds}control: inject failures {}, admin requests {} ({} malformed), scrapes {}, reloads {} ok, \
-         {} refused; rates over {}\n",
+        "{}\n{}\n{bonds}{steering}control: stalls {}, inject failures {}, admin requests {} ({} malformed), scrapes {}, \
+         reloads {} ok, {} refused; rates over {}\n",
         queues.render(),
         groups.render(),
+        c.control_stalls,
         c.inject_failures,
         c.admin_requests,
         c.admin_errors,
@@ -624,6 +626,20 @@ fn format_stats(stats: &Stats) -> String {
         c.reloads,
         c.reload_failures,
         format_duration(stats.rate_window_s)
+    )
+}
+
+/// One interface's kernel delivery: what its steering program passed and
+/// dropped, and its workers' stalls.
+fn steering_line(i: &InterfaceStats) -> String {
+    let count = |outcome: &str| i.steering.get(outcome).map_or_else(|| "?".to_owned(), u64::to_string);
+    format!(
+        "steering {}: to kernel {}, dropped not owned {}, dropped lease expired {}; worker stalls {}\n",
+        i.port,
+        count("to_kernel"),
+        count("not_owned"),
+        count("lease_expired"),
+        i.lease_stalls
     )
 }
 
@@ -1017,7 +1033,13 @@ mod tests {
                 scrapes: 3,
                 reloads: 2,
                 reload_failures: 1,
+                control_stalls: 0,
             },
+            interfaces: vec![InterfaceStats {
+                port: "eth0".into(),
+                steering: counts(&[("lease_expired", 2), ("not_owned", 0), ("to_kernel", 120)]),
+                lease_stalls: 1,
+            }],
         }
     }
 
@@ -1112,14 +1134,15 @@ bond uplink (tlb)  vips 203.0.113.10/24,203.0.113.11/24  primary mac 02:00:00:00
     }
 
     #[test]
-    fn stats_show_bond_counters_before_control() {
+    fn stats_show_bond_counters_and_steering_before_control() {
         let text = format_stats(&sample_stats());
-        let tail: Vec<&str> = text.lines().rev().take(4).collect();
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
         assert_eq!(
             tail,
             [
-                "control: inject failures 0, admin requests 17 (1 malformed), scrapes 3, reloads 2 ok, 1 refused; \
-                 rates over 1.0s",
+                "control: stalls 0, inject failures 0, admin requests 17 (1 malformed), scrapes 3, reloads 2 ok, \
+                 1 refused; rates over 1.0s",
+                "steering eth0: to kernel 120, dropped not owned 0, dropped lease expired 2; worker stalls 1",
                 "bond uplink (tlb): announcements 2, arp_answered 31, takeovers 1",
                 "bond lb (alb): announcements 3, arp_answered 12, arp_dropped 0, assigned 8, client_updates 10, \
                  evicted 0, moved 4, no_nic_up 0",
@@ -1177,7 +1200,8 @@ bond uplink (tlb)  vips 203.0.113.10/24,203.0.113.11/24  primary mac 02:00:00:00
         let web = text.lines().find(|l| l.starts_with("web")).unwrap();
         assert!(web.contains("1 (malformed=1)") && !web.contains("own_advert"), "{web}");
         assert!(text.ends_with(
-            "control: inject failures 0, admin requests 17 (1 malformed), scrapes 3, reloads 2 ok, 1 refused; rates over 1.0s\n"
+            "control: stalls 0, inject failures 0, admin requests 17 (1 malformed), scrapes 3, reloads 2 ok, 1 refused; \
+             rates over 1.0s\n"
         ));
     }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::time::Instant;
 use vipdrift_control::{Nic, Responder};
-use vipdrift_engine::{BindMode, MacAddr, Port, Worker, WorkerConfig, XdpAttachMode};
+use vipdrift_engine::{BindMode, MacAddr, Port, VipDelivery, Worker, WorkerConfig, XdpAttachMode};
 use vipdrift_vmac::{vrrp_mac_v4, Group};
 
 #[derive(Args, Debug)]
@@ -77,7 +77,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), String> {
     if !args.own_mac {
         nic.add_vmac(answer_mac).map_err(|e| e.to_string())?;
     }
-    nic.steer_vips(args.vips.iter().copied()).map_err(|e| e.to_string())?;
+    nic.steer_vips(args.vips.iter().copied(), VipDelivery::Engine).map_err(|e| e.to_string())?;
     let attach_mode = nic.attach_mode();
 
     let vip_list: Vec<String> = args.vips.iter().map(|v| v.to_string()).collect();

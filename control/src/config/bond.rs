@@ -2,7 +2,9 @@
 //! by key and against the groups and bonds before it.
 
 use super::check::{not_unicast, parse_prefixed, valid_group_name, Checker, Owner, Taken};
-use super::keys::{bond_keys as keys, List, RawBond, BIND_MODES, BOND_MODES, EXPECT_BOND_VIP, EXPECT_INTERFACE};
+use super::keys::{
+    bond_keys as keys, List, RawBond, BIND_MODES, BOND_MODES, DELIVERIES, EXPECT_BOND_VIP, EXPECT_INTERFACE,
+};
 use super::locate::{one_of, plural};
 use super::{BondSpec, Checked, InterfaceConfig};
 use std::collections::HashMap;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use toml::Spanned;
 use vipdrift_engine::BindMode;
 use vipdrift_vmac::BondMode;
+use vipdrift_vrrp::spec::Delivery;
 
 const EXPECT_BOND_NAME: &str = keys::name.expect;
 const EXPECT_BOND_INTERFACES: &str = keys::interfaces.expect;
@@ -53,6 +56,15 @@ pub(super) fn check(
     let client_timeout = ck.int_key(&raw.client_timeout_s, path, &keys::client_timeout_s)?;
     let rebalance = ck.int_key(&raw.rebalance_ms, path, &keys::rebalance_ms)?;
     let rebalance_burst = ck.int_key(&raw.rebalance_burst, path, &keys::rebalance_burst)?;
+    if ck.choice_key(&raw.deliver, path, &keys::deliver, DELIVERIES)? == Delivery::Kernel {
+        let span = raw.deliver.as_ref().map_or(table.span(), |v| v.span());
+        return Err(ck.cx.err(
+            span,
+            bond.at("deliver"),
+            "\"kernel\" is not available on a bond: each of its NICs answers for the VIPs with its own MAC, \
+             which the kernel's delivery cannot follow; expected \"engine\" (or leave deliver out)",
+        ));
+    }
     let announce = ck.int_key(&raw.announce_every_ms, path, &keys::announce_every_ms)?;
     if (1..100).contains(&announce) {
         let span = raw.announce_every_ms.as_ref().map_or(table.span(), |v| v.span());

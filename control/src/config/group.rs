@@ -3,8 +3,8 @@
 
 use super::check::{is_link_local6, not_unicast, parse_prefixed, valid_group_name, Checker, Owner};
 use super::keys::{
-    garp_keys, group_keys as keys, Field, List, RawGarp, RawGroup, RawPeer, CHECKSUM_FORMS, EXPECT_INTERFACE,
-    EXPECT_VIP, GROUP_MODES,
+    garp_keys, group_keys as keys, Field, List, RawGarp, RawGroup, RawPeer, CHECKSUM_FORMS, DELIVERIES,
+    EXPECT_INTERFACE, EXPECT_VIP, GROUP_MODES,
 };
 use super::{Checked, InterfaceConfig};
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use toml::Spanned;
 use vipdrift_vrrp::advert::MAX_ADDRESSES;
 use vipdrift_vrrp::garp::GarpSettings;
-use vipdrift_vrrp::spec::GroupSpec;
+use vipdrift_vrrp::spec::{Delivery, GroupSpec};
 use vipdrift_wire::{Family, MacAddr};
 
 const EXPECT_GROUP_NAME: &str = keys::name.expect;
@@ -89,6 +89,24 @@ pub(super) fn check(
     let checksum_form = ck.choice_key(&raw.checksum, &path, &keys::checksum, CHECKSUM_FORMS)?;
     let garp = garp(ck, raw.garp.as_ref(), &path)?;
     let notify = notify(ck, &raw.notify, &at)?;
+    // Absent: the daemon decides (the kernel, or the engine for an embedder's handler).
+    let deliver = match &raw.deliver {
+        None => None,
+        Some(_) => Some(ck.choice_key(&raw.deliver, &path, &keys::deliver, DELIVERIES)?),
+    };
+    if let (Some(Delivery::Kernel), Some(v)) = (deliver, &raw.deliver) {
+        if interface.whole_nic {
+            return Err(ck.cx.err(
+                v.span(),
+                at("deliver"),
+                format!(
+                    "\"kernel\" cannot reach the kernel on {:?}, whose whole_nic = true sends every frame to the engine; \
+                     expected \"engine\", or whole_nic = false on that interface",
+                    interface.name
+                ),
+            ));
+        }
+    }
 
     // All checked: record what this group takes, and resolve one spec per family.
     let owner = || Owner { kind: "group", index: g, name: name.to_owned(), line: group_line };
@@ -119,6 +137,7 @@ pub(super) fn check(
             checksum_form,
             garp,
             notify: notify.clone(),
+            deliver,
         })
         .collect())
 }

@@ -110,6 +110,11 @@ pub(super) fn check(ck: &Checker<'_>, i: usize, table: &Spanned<RawInterface>) -
         }
     };
 
+    let link_check = Checker::millis(ck.int_key(&raw.link_check_ms, &table_path, &keys::link_check_ms)?);
+    let lease = match &raw.lease_ms {
+        None => 3 * link_check,
+        Some(_) => Checker::millis(ck.int_key(&raw.lease_ms, &table_path, &keys::lease_ms)?),
+    };
     Ok(InterfaceConfig {
         name: name.to_owned(),
         address,
@@ -118,7 +123,8 @@ pub(super) fn check(ck: &Checker<'_>, i: usize, table: &Spanned<RawInterface>) -
         cores,
         bind: ck.choice_key(&raw.bind, &table_path, &keys::bind, BIND_MODES)?,
         whole_nic: ck.bool_key(&raw.whole_nic, &table_path, &keys::whole_nic)?,
-        link_check: Checker::millis(ck.int_key(&raw.link_check_ms, &table_path, &keys::link_check_ms)?),
+        link_check,
+        lease,
         idle: ck.choice_key(&raw.idle, &table_path, &keys::idle, IDLE_MODES)?,
     })
 }

@@ -9,6 +9,7 @@ use toml::{Spanned, Value};
 use vipdrift_engine::BindMode;
 use vipdrift_vmac::{AddressMode, BondMode};
 use vipdrift_vrrp::advert::ChecksumForm;
+use vipdrift_vrrp::spec::Delivery;
 
 use super::Idle;
 
@@ -116,6 +117,7 @@ table! {
         whole_nic: Field = { expect: EXPECT_BOOL, default: IfAbsent::Bool(false), },
         link_check_ms: Field = { expect: "an integer 1..=1000 (milliseconds)", range: 1..=1000, default: IfAbsent::Int(5), },
         idle: Field = { expect: "idle policy", default: IfAbsent::Choice("spin"), },
+        lease_ms: Field = { expect: "an integer 1..=60000 (milliseconds; absent: 3 x link_check_ms)", range: 1..=60_000, },
     }
 }
 
@@ -135,6 +137,7 @@ table! {
         checksum: Field = { expect: "checksum form", default: IfAbsent::Choice("pseudo_header"), },
         garp: Option<Spanned<RawGarp>> = { expect: "a table like { count = 5, interval_ms = 10, second_burst_ms = 1000, refresh_ms = 0 }", },
         notify: Field = { expect: "an absolute program path, like \"/usr/local/bin/on-transition\"", },
+        deliver: Field = { expect: "delivery", },
     }
 }
 
@@ -168,6 +171,7 @@ table! {
         rebalance_ms: Field = { expect: "an integer 1..=60000 (milliseconds)", range: 1..=60_000, default: IfAbsent::Int(100), },
         rebalance_burst: Field = { expect: "an integer 1..=1024 (clients per step)", range: 1..=1024, default: IfAbsent::Int(8), },
         announce_every_ms: Field = { expect: "0 (no periodic announcement) or an integer 100..=3600000 (milliseconds)", range: 0..=3_600_000, default: IfAbsent::Int(0), },
+        deliver: Field = { expect: "delivery", default: IfAbsent::Choice("engine"), },
     }
 }
 
@@ -193,6 +197,7 @@ pub(super) const BIND_MODES: &[(&str, BindMode)] =
     &[("auto", BindMode::Auto), ("zero-copy", BindMode::ZeroCopy), ("copy", BindMode::Copy), ("skb", BindMode::Skb)];
 pub(super) const IDLE_MODES: &[(&str, Idle)] = &[("spin", Idle::Spin), ("yield", Idle::Yield), ("sleep", Idle::Sleep)];
 pub(super) const GROUP_MODES: &[(&str, AddressMode)] = &[("vmac", AddressMode::Vmac), ("own_mac", AddressMode::OwnMac)];
+pub(super) const DELIVERIES: &[(&str, Delivery)] = &[("kernel", Delivery::Kernel), ("engine", Delivery::Engine)];
 pub(super) const BOND_MODES: &[(&str, BondMode)] = &[("tlb", BondMode::Tlb), ("alb", BondMode::Alb)];
 pub(super) const CHECKSUM_FORMS: &[(&str, ChecksumForm)] =
     &[("pseudo_header", ChecksumForm::PseudoHeader), ("message_only", ChecksumForm::MessageOnly)];
@@ -203,12 +208,13 @@ mod tests {
 
     #[test]
     fn every_choice_default_is_one_of_its_choices_and_every_integer_default_in_range() {
-        let choices: [(&Key, Vec<&str>); 5] = [
+        let choices: [(&Key, Vec<&str>); 6] = [
             (&interface_keys::bind, BIND_MODES.iter().map(|c| c.0).collect()),
             (&interface_keys::idle, IDLE_MODES.iter().map(|c| c.0).collect()),
             (&group_keys::mode, GROUP_MODES.iter().map(|c| c.0).collect()),
             (&group_keys::checksum, CHECKSUM_FORMS.iter().map(|c| c.0).collect()),
             (&bond_keys::mode, BOND_MODES.iter().map(|c| c.0).collect()),
+            (&bond_keys::deliver, DELIVERIES.iter().map(|c| c.0).collect()),
         ];
         for (key, names) in choices {
             let IfAbsent::Choice(default) = key.default else { panic!("{} has no default choice", key.name) };

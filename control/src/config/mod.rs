@@ -160,8 +160,41 @@ pub struct InterfaceConfig {
     pub whole_nic: bool,
     /// How often the carrier is checked (`link_check_ms`).
     pub link_check: Duration,
+    /// How long the kernel keeps receiving a kernel-delivered VIP's traffic
+    /// after this interface's workers last vouched for it (`lease_ms`;
+    /// default three link checks).
+    pub lease: Duration,
     /// What a worker does when it finds no frames (`idle`).
     pub idle: Idle,
+}
+
+impl Config {
+    /// Gives every group without a `deliver` key the daemon's default and
+    /// checks the ones that have it: with a VIP handler (an embedder's), the
+    /// engine; without one (`vipdrift run`), the kernel, since the engine
+    /// would only drop the traffic; on a `whole_nic` interface, the engine,
+    /// since nothing reaches the kernel there. An explicit `"engine"`
+    /// without a handler is an error.
+    pub fn resolve_delivery(&mut self, has_handler: bool) -> Result<(), String> {
+        for g in 0..self.groups.len() {
+            let whole_nic = self.interface(&self.groups[g].interface).is_some_and(|i| i.whole_nic);
+            let group = &mut self.groups[g];
+            group.deliver = Some(match group.deliver {
+                Some(Delivery::Engine) if !has_handler => {
+                    return Err(format!(
+                        "group {:?}: deliver = \"engine\" hands its VIP traffic to a VIP handler, and this daemon has none \
+                         (`vipdrift run`; an embedder sets one with DaemonBuilder::vip_handler); \
+                         use deliver = \"kernel\" for a service in this host's kernel, or leave deliver out",
+                        group.name
+                    ))
+                }
+                Some(delivery) => delivery,
+                None if has_handler || whole_nic => Delivery::Engine,
+                None => Delivery::Kernel,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl InterfaceConfig {
@@ -174,7 +207,7 @@ impl InterfaceConfig {
     }
 }
 
-pub use vipdrift_vrrp::spec::GroupSpec;
+pub use vipdrift_vrrp::spec::{Delivery, GroupSpec};
 
 /// How a bond spreads traffic over its NICs (`mode`: `"tlb"` or `"alb"`).
 pub use vipdrift_vmac::BondMode;

@@ -4,6 +4,7 @@ use super::*;
 use vipdrift_vmac::AddressMode;
 use vipdrift_vrrp::advert::ChecksumForm;
 use vipdrift_vrrp::garp::GarpSettings;
+use vipdrift_vrrp::spec::Delivery;
 use vipdrift_wire::MacAddr;
 
 const BASE: &str = r#"[[interface]]
@@ -71,6 +72,7 @@ bind = "zero-copy"
 whole_nic = true
 link_check_ms = 20
 idle = "sleep"
+lease_ms = 50
 
 [[group]]
 name = "web"
@@ -86,6 +88,7 @@ unicast_peers = [{ address = "198.51.100.3", mac = "02:00:00:00:00:03" }]
 checksum = "message_only"
 garp = { count = 3, interval_ms = 20, second_burst_ms = 0, refresh_ms = 60000 }
 notify = "/usr/local/bin/on-transition"
+deliver = "engine"
 "#;
     let config = ok(text);
     assert_eq!(
@@ -99,6 +102,7 @@ notify = "/usr/local/bin/on-transition"
             bind: BindMode::ZeroCopy,
             whole_nic: true,
             link_check: Duration::from_millis(20),
+            lease: Duration::from_millis(50),
             idle: Idle::Sleep,
         }]
     );
@@ -122,6 +126,7 @@ notify = "/usr/local/bin/on-transition"
             refresh: Some(Duration::from_secs(60)),
         },
         notify: Some(PathBuf::from("/usr/local/bin/on-transition")),
+        deliver: Some(Delivery::Engine),
     };
     assert_eq!(config.groups, vec![web.clone()]);
 

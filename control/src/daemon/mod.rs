@@ -144,6 +144,7 @@ impl Daemon {
             config_file: None,
             make_handler: |_: &WorkerInfo| Unserved,
             leave_echo: false,
+            has_handler: false,
         }
     }
 
@@ -208,6 +209,7 @@ pub struct DaemonBuilder<F> {
     admin_socket: Option<PathBuf>,
     make_handler: F,
     leave_echo: bool,
+    has_handler: bool,
 }
 
 impl<F> DaemonBuilder<F> {
@@ -238,6 +240,7 @@ impl<F> DaemonBuilder<F> {
             admin_socket: self.admin_socket,
             make_handler,
             leave_echo: self.leave_echo,
+            has_handler: true,
         }
     }
 
@@ -257,6 +260,7 @@ impl<F> DaemonBuilder<F> {
         V: VipHandler,
         F: FnMut(&WorkerInfo) -> V,
     {
+        self.config.resolve_delivery(self.has_handler).map_err(RuntimeError::Delivery)?;
         let (commands_tx, commands) = crossbeam_channel::unbounded();
         let shell = shell::Shell::open(
             &self.config,
@@ -264,6 +268,7 @@ impl<F> DaemonBuilder<F> {
             self.admin_socket.as_deref(),
             &mut self.make_handler,
             self.leave_echo,
+            self.has_handler,
             commands,
         )?;
         let handle = DaemonHandle { commands: commands_tx, waker: shell.waker(), command_type: PhantomData };

@@ -9,6 +9,9 @@ use std::path::PathBuf;
 pub(super) struct Operations {
     pub(super) config: Config,
     pub(super) config_path: Option<PathBuf>,
+    /// Whether the daemon has a VIP handler, which decides a group's
+    /// default delivery (see [`Config::resolve_delivery`]).
+    pub(super) has_handler: bool,
     pub(super) reloads: u64,
     pub(super) reload_failures: u64,
     pub(super) last_reload_error: Option<String>,

@@ -65,6 +65,7 @@ fn try_reload(running: &mut RunningNode, ops: &mut Operations, now: Time) -> Res
         return Err("this daemon was started without a configuration file to re-read".into());
     };
     let mut new = config::load(path).map_err(|e| e.to_string())?;
+    new.resolve_delivery(ops.has_handler)?;
     if let Some(refused) = refusal(path, &ops.config, &new) {
         return Err(refused);
     }
@@ -75,7 +76,10 @@ fn try_reload(running: &mut RunningNode, ops: &mut Operations, now: Time) -> Res
         new.metrics = ops.config.metrics;
     }
     let plan = running.node.plan_reload(&new.groups);
-    let failures = apply(running, &plan, now);
+    let mut failures = apply(running, &plan, now);
+    if let Err(e) = running.reconcile_loopback(&new) {
+        failures.push(e);
+    }
     if !plan.is_empty() || changes.is_empty() {
         changes.extend(plan.describe());
     }
@@ -125,7 +129,7 @@ fn change(running: &mut RunningNode, id: GroupId, spec: &GroupSpec, now: Time) -
     let new_vips = spec.vip_addresses();
     // New VIPs are steered before the master announces them.
     let added: Vec<IpAddr> = new_vips.iter().copied().filter(|ip| !old_vips.contains(ip)).collect();
-    running.interfaces[interface.0].nic.steer_vips(added).map_err(|e| e.to_string())?;
+    running.interfaces[interface.0].steer_more_vips(spec, added).map_err(|e| e.to_string())?;
     running.node.change_group(now, id, spec.clone()).map_err(|e| e.to_string())?;
     running.carry_out();
     let others = running.node.vips_of_others(interface, id);

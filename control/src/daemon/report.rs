@@ -6,6 +6,7 @@ use super::running::RunningNode;
 use super::{GroupReport, QueueReport, RunReport};
 use crate::admin;
 use crate::config;
+use crate::interface::Interface;
 use crate::listeners::ListenerCounters;
 use crate::workers::RunningWorker;
 use std::collections::BTreeMap;
@@ -118,9 +119,23 @@ pub(super) fn stats(running: &RunningNode, ops: &Operations, listeners: Listener
         scrapes: listeners.scrapes,
         reloads: ops.reloads,
         reload_failures: ops.reload_failures,
+        control_stalls: running.control_stalls,
     };
     let bonds = running.bonds.iter().map(crate::bond::stats).collect();
-    admin::Stats { rate_window_s: window, queues, groups, bonds, control }
+    let interfaces = running.interfaces.iter().map(interface_stats).collect();
+    admin::Stats { rate_window_s: window, queues, groups, bonds, control, interfaces }
+}
+
+fn interface_stats(iface: &Interface) -> admin::InterfaceStats {
+    // A map that cannot be read shows as no counts rather than zeros.
+    let steering = match iface.nic.xdp_counts() {
+        Ok(c) => [("to_kernel", c.to_kernel), ("not_owned", c.not_owned), ("lease_expired", c.lease_expired)]
+            .into_iter()
+            .map(|(outcome, n)| (outcome.to_owned(), n))
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    };
+    admin::InterfaceStats { port: iface.name().to_owned(), steering, lease_stalls: iface.stalls }
 }
 
 fn workers(running: &RunningNode) -> impl Iterator<Item = &RunningWorker> {

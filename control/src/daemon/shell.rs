@@ -67,6 +67,7 @@ impl Shell {
         admin_socket: Option<&Path>,
         make_handler: &mut dyn FnMut(&WorkerInfo) -> V,
         leave_echo: bool,
+        has_handler: bool,
         commands: Receiver<Command>,
     ) -> Result<Shell, RuntimeError> {
         let poll = Poll::new().map_err(|e| RuntimeError::Io(format!("cannot create the poller: {e}")))?;
@@ -80,6 +81,7 @@ impl Shell {
         let ops = Operations {
             config: config.clone(),
             config_path,
+            has_handler,
             reloads: 0,
             reload_failures: 0,
             last_reload_error: None,
@@ -163,6 +165,7 @@ impl Shell {
         self.running.hand_over(|| {
             let _ = poll.poll(&mut events, Some(Duration::from_millis(1)));
         });
+        self.running.clear_loopback();
         self.publish();
         std::thread::sleep(DRAIN_ON_STOP);
         let report = report::finish(&mut self.running, final_states);

@@ -13,6 +13,30 @@ use std::time::Duration;
 use vipdrift_vmac::AddressMode;
 use vipdrift_wire::{Family, MacAddr};
 
+/// Where a group's VIP traffic goes, other than the ARP, Neighbor
+/// Solicitations and VRRP that the engine always answers (`deliver`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
+pub enum Delivery {
+    /// To the master's own kernel (nginx, HAProxy, sshd on the VIP): the
+    /// VIP is a local address on `lo` that the kernel never claims on the
+    /// wire, and the XDP program passes its traffic only while this node is
+    /// master and its workers renew their lease.
+    Kernel,
+    /// To the engine's workers: the embedder's VIP handler.
+    Engine,
+}
+
+impl Delivery {
+    /// The name the configuration uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Delivery::Kernel => "kernel",
+            Delivery::Engine => "engine",
+        }
+    }
+}
+
 /// One resolved group: a `[[group]]`, or one family's half of a `[[group]]`
 /// with VIPs of both families.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +69,10 @@ pub struct GroupSpec {
     pub garp: GarpSettings,
     /// Program run on each transition as `PROGRAM GROUP OLD_STATE NEW_STATE` (`notify`).
     pub notify: Option<PathBuf>,
+    /// Where its VIP traffic goes (`deliver`); `None`: the daemon's default,
+    /// the kernel for `vipdrift run`, the engine for an embedder with a VIP
+    /// handler.
+    pub deliver: Option<Delivery>,
 }
 
 impl GroupSpec {
@@ -84,7 +112,7 @@ impl GroupSpec {
         self.vips.iter().map(|&(ip, _)| ip).collect()
     }
 
-    /// Same interface, VRID and address mode: a running group can be
+    /// Same interface, VRID, address mode and delivery: a running group can be
     /// reconfigured into `other`. Anything else is a different group on the
     /// wire (a removal and an addition).
     pub fn same_identity(&self, other: &GroupSpec) -> bool {
@@ -92,6 +120,7 @@ impl GroupSpec {
             && self.interface == other.interface
             && self.vrid == other.vrid
             && self.mode == other.mode
+            && self.deliver == other.deliver
     }
 
     /// What differs from `new`, for a reload's report: `priority 100 -> 150,

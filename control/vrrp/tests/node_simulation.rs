@@ -33,6 +33,7 @@ fn spec(name: &str, interface: &str, vrid: u8, priority: u8, interval_ms: u64, v
         checksum_form: ChecksumForm::PseudoHeader,
         garp: GarpSettings::default(),
         notify: None,
+        deliver: None,
     }
 }
 

@@ -108,6 +108,24 @@ impl NicFilter {
         Ok(MacAddr(std::array::from_fn(|i| data[i] as u8)))
     }
 
+    /// The name of the interface's driver (`veth`, `mlx5_core`, ...), as
+    /// `ethtool -i` shows it.
+    pub fn driver(&self) -> io::Result<String> {
+        let mut info = EthtoolDrvinfo { cmd: ETHTOOL_GDRVINFO, ..EthtoolDrvinfo::default() };
+        // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (dst, src) in req.ifr_name.iter_mut().zip(self.iface.bytes().take(libc::IFNAMSIZ - 1)) {
+            *dst = src as libc::c_char;
+        }
+        req.ifr_ifru.ifru_data = (&mut info as *mut EthtoolDrvinfo).cast();
+        // SAFETY: `req` names the interface and points at `info`, an
+        // ethtool_drvinfo with its command set, which outlives the call;
+        // ETHTOOL_GDRVINFO writes only into that struct.
+        unsafe { syscall!(ioctl(self.fd.as_raw_fd(), libc::SIOCETHTOOL, &mut req)) }?;
+        let end = info.driver.iter().position(|&b| b == 0).unwrap_or(info.driver.len());
+        Ok(String::from_utf8_lossy(&info.driver[..end]).into_owned())
+    }
+
     /// The interface's name.
     pub fn iface(&self) -> &str {
         &self.iface
@@ -117,6 +135,27 @@ impl NicFilter {
     pub fn promiscuous(&self) -> io::Result<()> {
         self.membership(libc::PACKET_MR_PROMISC, None, true)
     }
+}
+
+/// `ETHTOOL_GDRVINFO` of `linux/ethtool.h`.
+const ETHTOOL_GDRVINFO: u32 = 0x0000_0003;
+
+/// `struct ethtool_drvinfo` of `linux/ethtool.h`.
+#[repr(C)]
+#[derive(Default)]
+struct EthtoolDrvinfo {
+    cmd: u32,
+    driver: [u8; 32],
+    version: [u8; 32],
+    fw_version: [u8; 32],
+    bus_info: [u8; 32],
+    erom_version: [u8; 32],
+    reserved2: [u8; 12],
+    n_priv_flags: u32,
+    n_stats: u32,
+    testinfo_len: u32,
+    eedump_len: u32,
+    regdump_len: u32,
 }
 
 fn describe(kind: i32) -> &'static str {

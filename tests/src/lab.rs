@@ -16,6 +16,8 @@ pub const VIP4: &str = "198.51.100.100";
 pub const VIP6: &str = "2001:db8::100";
 pub const VMAC4: &str = "00:00:5e:00:01:33";
 pub const VMAC6: &str = "00:00:5e:00:02:33";
+/// The port of the HTTP service [`Node::serve_http`] starts.
+pub const HTTP_PORT: u16 = 8080;
 
 pub struct Node {
     /// Its namespace.
@@ -132,6 +134,52 @@ impl Node {
             daemon.signal(libc::SIGKILL);
             let _ = daemon.wait(Duration::from_secs(5));
         }
+    }
+
+    /// Starts an HTTP service on port [`HTTP_PORT`], all addresses (the VIP
+    /// on `lo` among them), whose page names this node; stopped on drop.
+    pub fn serve_http(&self) -> Proc {
+        let root = self.dir.join(format!("www-{}", self.name));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("index.html"), format!("served by {}\n", self.name)).unwrap();
+        let port = HTTP_PORT.to_string();
+        let server = self.ns.spawn(&[
+            "python3",
+            "-m",
+            "http.server",
+            &port,
+            "--bind",
+            "::",
+            "--directory",
+            root.to_str().unwrap(),
+        ]);
+        let own = format!("http://{}:{HTTP_PORT}/", self.address);
+        let ready =
+            wait_until(Duration::from_secs(10), || self.ns.exec(&["curl", "-s", "-m", "1", &own]).status.success());
+        assert!(ready, "the HTTP service on {} never answered", self.name);
+        server
+    }
+
+    /// The daemon's PID.
+    pub fn pid(&self) -> u32 {
+        self.daemon.as_ref().map_or(0, Proc::pid)
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, signal: i32) {
+        if let Some(daemon) = &self.daemon {
+            daemon.signal(signal);
+        }
+    }
+
+    /// The addresses on the node's `lo` other than the loopback ones.
+    pub fn loopback_addresses(&self) -> Vec<String> {
+        let out = self.ns.exec_ok(&["ip", "-o", "addr", "show", "dev", "lo"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned))
+            .filter(|a| a != "127.0.0.1/8" && a != "::1/128")
+            .collect()
     }
 
     /// SIGTERM; returns the daemon's JSON summary and its stderr.

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   clang llvm libelf-dev zlib1g-dev libpcap-dev pkg-config m4 libbpf-dev  # build (xsk-rs, libbpf, our XDP programs)
   iproute2 ethtool iputils-ping util-linux procps python3 keepalived    # end-to-end tests (keepalived: the interop peer)
+  curl tcpdump                                                          # kernel delivery tests: a real client, captures on the switch
 )
 if [[ "${VIPDRIFT_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(dpdk dpdk-dev librte-net-af-xdp23 sysstat)                 # throughput benchmark against testpmd

@@ -2,9 +2,12 @@
 //! time. It sends ICMP echo requests (or UDP datagrams to an echo server) on
 //! a fixed schedule that never slows down while replies are missing (ping
 //! backs off to one per 10 ms then), and reports every gap in the replies
-//! longer than three intervals.
+//! longer than three intervals. With `--tcp` it opens TCP connections
+//! instead, on the same schedule (see [`tcp`]).
 //!
 //! Only the given target is ever sent to.
+
+mod tcp;
 
 use crate::report;
 use clap::Args;
@@ -73,6 +76,14 @@ pub(crate) struct ProbeArgs {
     /// there must send each one back.
     #[arg(long, value_name = "PORT")]
     udp: Option<u16>,
+    /// Open a TCP connection to this port instead (the handshake only, then
+    /// closed): the service-level dark time. Reports connects attempted and
+    /// failed, and the gaps between successful connects.
+    #[arg(long, value_name = "PORT", conflicts_with = "udp")]
+    tcp: Option<u16>,
+    /// With --tcp: a connect not established after this many ms failed.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    connect_timeout_ms: u64,
     /// Payload bytes per probe (at least 16: sequence number and send time).
     #[arg(long, default_value_t = 56)]
     size: usize,
@@ -566,6 +577,9 @@ pub(crate) fn run(args: ProbeArgs) -> Result<(), String> {
     let target = parse_target(&args.target)?;
     let interval = check_interval(args.interval_ms)?;
     let limit = limit(&args)?;
+    if let Some(port) = args.tcp {
+        return tcp::run(&args, SocketAddr::new(target, port), interval, limit);
+    }
     if !(MIN_SIZE..=MAX_SIZE).contains(&args.size) {
         return Err(format!("--size {} is out of range ({MIN_SIZE} to {MAX_SIZE} payload bytes)", args.size));
     }
@@ -596,7 +610,10 @@ pub(crate) fn run(args: ProbeArgs) -> Result<(), String> {
     let _ = receiver.join();
     let (log, tally, started_unix, end_of_sending) = result?;
     let summary = log.finish(end_of_sending);
-    let report = summary_json(&args, &wire, interval, &summary, &tally, started_unix, end_of_sending);
+    let counts =
+        [("late_sends", tally.late_sends), ("send_errors", tally.send_errors), ("icmp_errors", tally.icmp_errors)];
+    let report =
+        summary_json(&args, target, &Method::of(&wire), interval, &summary, &counts, started_unix, end_of_sending);
     if args.json {
         println!("{report}");
     } else {
@@ -699,12 +716,34 @@ fn us(d: Duration) -> f64 {
     round3(d.as_secs_f64() * 1e6)
 }
 
+/// How a run probed, for its summary.
+struct Method {
+    /// `icmp`, `udp` or `tcp`.
+    name: &'static str,
+    port: Option<u16>,
+    /// Payload bytes per probe (none for TCP connects).
+    size: Option<usize>,
+}
+
+impl Method {
+    fn of(wire: &Wire) -> Method {
+        match wire.mode {
+            Mode::Icmp => Method { name: "icmp", port: None, size: Some(wire.size) },
+            Mode::Udp(port) => Method { name: "udp", port: Some(port), size: Some(wire.size) },
+        }
+    }
+}
+
+/// The summary object: what every method reports, then `counts`, the
+/// method's own counters.
+#[allow(clippy::too_many_arguments)]
 fn summary_json(
     args: &ProbeArgs,
-    wire: &Wire,
+    target: IpAddr,
+    method: &Method,
     interval: Duration,
     summary: &ProbeSummary,
-    tally: &Tally,
+    counts: &[(&str, u64)],
     started_unix: f64,
     end_of_sending: Duration,
 ) -> Value {
@@ -724,59 +763,66 @@ fn summary_json(
         Some((min, median, max)) => json!({ "min": us(min), "median": us(median), "max": us(max) }),
         None => json!({ "min": null, "median": null, "max": null }),
     };
-    let (mode, port) = match wire.mode {
-        Mode::Icmp => ("icmp", Value::Null),
-        Mode::Udp(port) => ("udp", json!(port)),
-    };
-    json!({
+    let mut report = json!({
         "tool": "probe",
-        "target": wire.target.to_string(),
-        "mode": mode,
-        "port": port,
+        "target": target.to_string(),
+        "mode": method.name,
+        "port": method.port,
         "interval_ms": args.interval_ms,
-        "size": wire.size,
+        "size": method.size,
         "seconds": round3(end_of_sending.as_secs_f64()),
         "sent": summary.sent,
         "received": summary.received,
         "lost": summary.lost,
         "duplicates": summary.duplicates,
-        "late_sends": tally.late_sends,
-        "send_errors": tally.send_errors,
-        "icmp_errors": tally.icmp_errors,
+    });
+    for &(key, n) in counts {
+        report[key] = json!(n);
+    }
+    let rest = json!({
         "rtt_us": rtt,
         "longest_gap_ms": ms(summary.longest_gap),
         "outage_ms": round3(summary.lost as f64 * interval.as_secs_f64() * 1e3),
         "gaps": gaps,
-    })
+    });
+    if let (Some(report), Value::Object(rest)) = (report.as_object_mut(), rest) {
+        report.extend(rest);
+    }
+    report
 }
 
 /// The summary block and one line per gap, on stderr.
 fn print_human(report: &Value) {
     let field = |key: &str| report.get(key).cloned().unwrap_or(Value::Null);
-    let mode = match field("port") {
-        Value::Null => "icmp".to_owned(),
-        port => format!("udp port {port}"),
+    let mode = match (field("mode").as_str(), field("port")) {
+        (Some(mode), Value::Null) => mode.to_owned(),
+        (Some(mode), port) => format!("{mode} port {port}"),
+        (None, _) => "?".to_owned(),
+    };
+    let size = match field("size") {
+        Value::Null => String::new(),
+        size => format!(", {size} payload bytes"),
     };
     eprintln!(
-        "probe {} ({mode}, every {} ms, {} payload bytes) for {} s",
+        "probe {} ({mode}, every {} ms{size}) for {} s",
         report["target"].as_str().unwrap_or("?"),
         field("interval_ms"),
-        field("size"),
         field("seconds")
     );
-    for key in ["sent", "received", "lost", "duplicates", "late_sends", "send_errors", "icmp_errors"] {
-        eprintln!("  {key:<16} {}", field(key));
+    let keys = ["sent", "received", "lost", "duplicates", "late_sends", "send_errors", "icmp_errors"];
+    for key in keys.into_iter().chain(tcp::COUNTS).filter(|key| report.get(key).is_some()) {
+        eprintln!("  {key:<18} {}", field(key));
     }
     let rtt = field("rtt_us");
     if rtt["min"].is_null() {
-        eprintln!("  {:<16} no replies", "rtt_us");
+        eprintln!("  {:<18} no replies", "rtt_us");
     } else {
-        eprintln!("  {:<16} min {}  median {}  max {}", "rtt_us", rtt["min"], rtt["median"], rtt["max"]);
+        eprintln!("  {:<18} min {}  median {}  max {}", "rtt_us", rtt["min"], rtt["median"], rtt["max"]);
     }
-    eprintln!("  {:<16} {}", "longest_gap_ms", field("longest_gap_ms"));
-    eprintln!("  {:<16} {}", "outage_ms", field("outage_ms"));
+    eprintln!("  {:<18} {}", "longest_gap_ms", field("longest_gap_ms"));
+    eprintln!("  {:<18} {}", "outage_ms", field("outage_ms"));
     let gaps = report["gaps"].as_array().cloned().unwrap_or_default();
-    eprintln!("  {:<16} {}", "gaps", gaps.len());
+    eprintln!("  {:<18} {}", "gaps", gaps.len());
     for gap in gaps {
         eprintln!(
             "  gap at {:>10.3} s (unix {:.6}): {:>10.3} ms, {} lost",

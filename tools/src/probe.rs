@@ -440,6 +440,37 @@ enum Limit {
     For(Duration),
 }
 
+/// The fixed schedule of a run: when each probe is due, and when sending ends.
+struct Schedule {
+    started: Instant,
+    interval: Duration,
+    limit: Limit,
+}
+
+impl Schedule {
+    fn new(interval: Duration, limit: Limit) -> Schedule {
+        Schedule { started: Instant::now(), interval, limit }
+    }
+
+    /// When probe `seq` is due; `None` once the run is over (its count
+    /// sent, its duration passed, or `stop` set).
+    fn due(&self, seq: u64, stop: &AtomicBool) -> Option<Instant> {
+        if stop.load(Ordering::Relaxed) || matches!(self.limit, Limit::Count(n) if seq >= n) {
+            return None;
+        }
+        let due = self.started.checked_add(Duration::from_nanos(nanos(self.interval).saturating_mul(seq)))?;
+        match self.limit {
+            Limit::For(d) if due >= self.started.checked_add(d)? => None,
+            _ => Some(due),
+        }
+    }
+
+    /// Whether a probe due at `due` and sent at `now` went a whole interval late.
+    fn is_late(&self, due: Instant, now: Instant) -> bool {
+        now - due >= self.interval
+    }
+}
+
 fn limit(args: &ProbeArgs) -> Result<Limit, String> {
     match (args.count, args.duration) {
         (Some(0), _) => Err("--count must be at least 1".into()),
@@ -638,32 +669,20 @@ fn probe(
     let mut log = ProbeLog::new(interval);
     let mut tally = Tally::default();
     let mut buf = Vec::with_capacity(ECHO_HEADER + wire.size);
-    let interval_ns = nanos(interval);
-    let started = Instant::now();
+    let schedule = Schedule::new(interval, limit);
+    let started = schedule.started;
     let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    let end = match limit {
-        Limit::For(d) => started.checked_add(d),
-        Limit::Count(_) => None,
-    };
     let mut progress = Progress { next: started + Duration::from_secs(1), sent: 0, received: 0 };
     let mut seq: u64 = 0;
     loop {
         while let Ok(event) = events.try_recv() {
             handle(event, &mut log, started, &mut tally);
         }
-        if stop.load(Ordering::Relaxed) || matches!(limit, Limit::Count(n) if seq >= n) {
-            break;
-        }
-        let Some(due) = started.checked_add(Duration::from_nanos(interval_ns.saturating_mul(seq))) else {
-            break;
-        };
-        if end.is_some_and(|end| due >= end) {
-            break;
-        }
+        let Some(due) = schedule.due(seq, stop) else { break };
         let now = Instant::now();
         if now >= due {
             // Behind schedule: send at once, never skip, and count it.
-            if now - due >= interval {
+            if schedule.is_late(due, now) {
                 tally.late_sends += 1;
             }
             let t = now - started;

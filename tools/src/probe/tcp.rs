@@ -9,7 +9,7 @@
 //! flight are capped ([`MAX_IN_FLIGHT`]), and a probe due while the cap is
 //! reached fails at once and is counted.
 
-use super::{summary_json, Limit, Method, ProbeArgs, ProbeLog, GAP_INTERVALS, MAX_SLEEP};
+use super::{summary_json, Limit, Method, ProbeArgs, ProbeLog, Schedule, GAP_INTERVALS, MAX_SLEEP};
 use crate::report;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -184,7 +184,8 @@ pub(super) fn run(args: &ProbeArgs, target: SocketAddr, interval: Duration, limi
     let stop = report::stop_on_signals()?;
     let poll = Poll::new().map_err(|e| format!("cannot create the poller: {e}"))?;
     let timeout = Duration::from_millis(args.connect_timeout_ms);
-    let started = Instant::now();
+    let schedule = Schedule::new(interval, limit);
+    let started = schedule.started;
     let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     let mut prober = Prober {
         poll,
@@ -196,24 +197,11 @@ pub(super) fn run(args: &ProbeArgs, target: SocketAddr, interval: Duration, limi
         in_flight: HashMap::new(),
     };
     let mut events = Events::with_capacity(256);
-    let end = match limit {
-        Limit::For(d) => started.checked_add(d),
-        Limit::Count(_) => None,
-    };
     let mut seq: u64 = 0;
-    loop {
-        if stop.load(Ordering::Relaxed) || matches!(limit, Limit::Count(n) if seq >= n) {
-            break;
-        }
-        let Some(due) = started.checked_add(interval.saturating_mul(u32::try_from(seq).unwrap_or(u32::MAX))) else {
-            break;
-        };
-        if end.is_some_and(|end| due >= end) {
-            break;
-        }
+    while let Some(due) = schedule.due(seq, &stop) {
         let now = Instant::now();
         if now >= due {
-            if now - due >= interval {
+            if schedule.is_late(due, now) {
                 prober.failures.late_sends += 1;
             }
             prober.attempt(seq, now)?;

@@ -102,6 +102,11 @@ fn the_demo_fails_over_and_back_and_leaves_nothing_behind() {
     assert!(stdout.contains("00:00:5e:00:01:33 dev pb"), "the virtual MAC moved to B's port: {stdout}");
     assert!(stdout.contains("lladdr 00:00:5e:00:01:33"), "the client's entry holds the virtual MAC: {stdout}");
     assert!(stdout.contains("A is master again"), "A preempted back: {stdout}");
+    // The web service behind the VIP, fetched before, during and after the failover.
+    let pages: Vec<&str> = stdout.lines().filter_map(|l| l.split("\"served by ").nth(1)).collect();
+    assert!(pages.len() >= 3, "three fetches: {stdout}");
+    assert!(pages[0].starts_with('A') && pages[1].starts_with('B') && pages[2].starts_with('A'), "{pages:?}");
+    assert!(stdout.contains("connections to the service failed"), "the service's dark time: {stdout}");
     lab.assert_gone();
 }
 

@@ -20,7 +20,7 @@ use crate::report;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use std::ffi::OsStr;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -42,8 +42,12 @@ const CLIENT_IP: &str = "198.51.100.10";
 const CLIENT_IP6: &str = "2001:db8::a";
 const CLIENT_MAC: &str = "02:00:00:00:00:0a";
 const ADVERT_INTERVAL_MS: u32 = 10;
+/// The port of the HTTP service each node runs behind the VIP.
+const HTTP_PORT: u16 = 8080;
 /// `vipdrift probe` spacing: the outage resolution.
 const PROBE_INTERVAL_MS: u32 = 2;
+/// Milliseconds between the TCP probe's connections to the HTTP service.
+const TCP_PROBE_INTERVAL_MS: u32 = 5;
 /// How often a traffic line is printed while the client pings.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 /// How often every wait looks at its condition and the stop flag.
@@ -261,6 +265,11 @@ impl Names {
         self.file(node, "notify.sh")
     }
 
+    /// The directory a node's HTTP service serves.
+    fn www(&self, node: Node) -> PathBuf {
+        self.dir.join(format!("{}.www", node.stem()))
+    }
+
     fn socket(&self, node: Node) -> PathBuf {
         self.file(node, "sock")
     }
@@ -390,6 +399,20 @@ fn is_lab_daemon(pid: u32, config: &Path) -> bool {
         && *file == config.as_os_str().as_bytes()
 }
 
+/// True when `pid` is a node's HTTP service, `python3 -m http.server ...
+/// --directory ROOT`, serving `root`.
+fn is_lab_service(pid: u32, root: &Path) -> bool {
+    let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let args: Vec<&[u8]> = raw.split(|&b| b == 0).filter(|a| !a.is_empty()).collect();
+    let python = args
+        .first()
+        .and_then(|exe| Path::new(OsStr::from_bytes(exe)).file_name())
+        .is_some_and(|name| name.as_bytes().starts_with(b"python3"));
+    python
+        && args.windows(2).any(|w| w == [b"-m".as_slice(), b"http.server".as_slice()])
+        && args.windows(2).any(|w| w[0] == b"--directory" && w[1] == root.as_os_str().as_bytes())
+}
+
 /// Sends `signal` to the single process `pid`; false if it could not.
 fn send_signal(pid: u32, signal: i32) -> bool {
     // Never 0, -1 or a negative number: those would signal groups or everyone.
@@ -476,6 +499,16 @@ fn teardown(names: &Names, own: Vec<(Node, Child)>) -> (Vec<String>, Vec<String>
             }
         }
     }
+    // The HTTP services, found in the node namespaces by what they serve.
+    for node in Node::BOTH.into_iter().filter(|node| namespaces.contains(&names.node(*node))) {
+        let root = names.www(node);
+        let pids = command("ip", &["netns", "pids", &names.node(node)]).unwrap_or_default();
+        for pid in pids.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+            if is_lab_service(pid, &root) && send_signal(pid, libc::SIGTERM) {
+                removed.push(format!("stopped the HTTP service on {} (pid {pid})", node.label()));
+            }
+        }
+    }
     // SIGTERM lets a master say goodbye (priority 0) and detach its XDP program.
     daemons.retain_mut(Daemon::alive);
     for daemon in &mut daemons {
@@ -550,6 +583,10 @@ struct Lab {
     daemons: Vec<(Node, Child)>,
     ping: Option<Ping>,
     probe: Option<Child>,
+    /// `vipdrift probe --tcp` against the VIP's HTTP service.
+    tcp_probe: Option<Child>,
+    /// The nodes' HTTP services we started.
+    services: Vec<Child>,
     /// `lab up`: leave everything running when done.
     keep: bool,
     torn_down: bool,
@@ -586,6 +623,8 @@ impl Lab {
             daemons: Vec::new(),
             ping: None,
             probe: None,
+            tcp_probe: None,
+            services: Vec::new(),
             keep: false,
             torn_down: false,
         })
@@ -644,7 +683,47 @@ impl Lab {
             command("ip", &["-n", &n.node(node), "addr", "add", &address, "dev", node.iface()])?;
             self.configure(node)?;
         }
+        for node in Node::BOTH {
+            self.serve_http(node)?;
+        }
         Ok(())
+    }
+
+    /// Starts a node's HTTP service on port 8080, every address (the VIP on
+    /// `lo` among them), with a page that names the node; waits until it answers.
+    fn serve_http(&mut self, node: Node) -> Result<(), String> {
+        let n = &self.names;
+        let root = n.www(node);
+        fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        let page = format!("served by {} ({}, {})\n", node.label(), node.iface(), node.address());
+        fs::write(root.join("index.html"), page).map_err(|e| format!("cannot write {}: {e}", root.display()))?;
+        let log_path = n.file(node, "http.log");
+        let log = File::create(&log_path).map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
+        let err = log.try_clone().map_err(|e| format!("cannot share {}: {e}", log_path.display()))?;
+        let port = HTTP_PORT.to_string();
+        let args = [OsStr::new("-m"), OsStr::new("http.server"), OsStr::new(&port), OsStr::new("--bind")];
+        let args = args.into_iter().chain([OsStr::new("::"), OsStr::new("--directory"), root.as_os_str()]);
+        let child = ns_command(&n.node(node), OsStr::new("python3"), args)
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot start the HTTP service on {} (install python3): {e}", node.label()))?;
+        self.services.push(child);
+        let (ns, own) = (n.node(node), format!("http://{}:{HTTP_PORT}/", node.address()));
+        let answered = self.wait_for(STATE_TIMEOUT, |_| in_ns(&ns, &["curl", "-s", "-m", "1", &own]).is_ok())?;
+        if !answered {
+            return Err(format!("the HTTP service on {} never answered; {}", node.label(), log_tail(&log_path)));
+        }
+        Ok(())
+    }
+
+    /// The client's `curl http://VIP:8080/`: the page, or why there was none.
+    fn fetch(&self) -> String {
+        let url = format!("http://{VIP}:{HTTP_PORT}/");
+        match in_ns(&self.names.client(), &["curl", "-s", "-m", "1", &url]) {
+            Ok(page) => format!("\"{}\"", page.trim()),
+            Err(_) => "no answer within 1 s".into(),
+        }
     }
 
     /// Writes a node's notify hook and configuration.
@@ -876,6 +955,15 @@ impl Lab {
             .spawn()
             .map_err(|e| format!("cannot start vipdrift probe: {e}"))?;
         self.probe = Some(probe);
+        let port = HTTP_PORT.to_string();
+        let interval = TCP_PROBE_INTERVAL_MS.to_string();
+        let tcp_args = ["probe", "--target", VIP, "--tcp", &port, "--interval-ms", &interval, "--duration", &duration];
+        let tcp_probe = ns_command(&client, self.exe.as_os_str(), tcp_args.into_iter().chain(["--json"]))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start vipdrift probe --tcp: {e}"))?;
+        self.tcp_probe = Some(tcp_probe);
         // Bounded by count and by deadline; -O reports each missing reply.
         let count = (seconds * 10).to_string();
         let deadline = (seconds + 1).to_string();
@@ -908,30 +996,19 @@ impl Lab {
         Ok(())
     }
 
-    /// Waits for the probe to finish (printing traffic lines), stops ping,
-    /// and returns the probe's JSON summary.
-    fn finish_traffic(&mut self, seconds: u32) -> Result<Value, String> {
+    /// Waits for the probes to finish (printing traffic lines), stops ping,
+    /// and returns the echo probe's and the TCP probe's JSON summaries.
+    fn finish_traffic(&mut self, seconds: u32) -> Result<(Value, Value), String> {
         let limit = Duration::from_secs(u64::from(seconds) + 10);
-        let done = self.wait_for(limit, |lab| lab.probe.as_mut().is_none_or(|p| !matches!(p.try_wait(), Ok(None))))?;
+        let running = |p: &mut Option<Child>| p.as_mut().is_some_and(|p| matches!(p.try_wait(), Ok(None)));
+        let done = self.wait_for(limit, |lab| !running(&mut lab.probe) && !running(&mut lab.tcp_probe))?;
         if let Some(mut ping) = self.ping.take() {
             let _ = ping.child.kill();
             let _ = ping.child.wait();
         }
-        let Some(mut probe) = self.probe.take() else { return Err("no probe was running".into()) };
-        if !done {
-            let _ = probe.kill();
-        }
-        let out = probe.wait_with_output().map_err(|e| format!("cannot read vipdrift probe's output: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "vipdrift probe failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let line = stdout.lines().last().unwrap_or_default();
-        serde_json::from_str(line).map_err(|e| format!("vipdrift probe printed `{line}`, not its JSON summary: {e}"))
+        let echo = summary_of(self.probe.take(), done, "vipdrift probe")?;
+        let tcp = summary_of(self.tcp_probe.take(), done, "vipdrift probe --tcp")?;
+        Ok((echo, tcp))
     }
 
     /// Stops and removes everything, printing what went.
@@ -941,11 +1018,19 @@ impl Lab {
             let _ = ping.child.kill();
             let _ = ping.child.wait();
         }
-        if let Some(mut probe) = self.probe.take() {
+        for mut probe in [self.probe.take(), self.tcp_probe.take()].into_iter().flatten() {
             let _ = probe.kill();
             let _ = probe.wait();
         }
-        let (removed, errors) = teardown(&self.names, std::mem::take(&mut self.daemons));
+        let (mut removed, errors) = teardown(&self.names, std::mem::take(&mut self.daemons));
+        for mut service in std::mem::take(&mut self.services) {
+            // Ours, and usually stopped by teardown already: reap it.
+            if matches!(service.try_wait(), Ok(None)) {
+                let _ = service.kill();
+                removed.push(format!("stopped an HTTP service (pid {})", service.id()));
+            }
+            let _ = service.wait();
+        }
         self.say(
             "Removing the lab: stopping the daemons, deleting the namespaces (their interfaces and the bridge",
             &["go with them) and the state directory."],
@@ -958,6 +1043,43 @@ impl Lab {
             let _ = writeln!(std::io::stderr(), "vipdrift: lab teardown: {error}");
         }
     }
+}
+
+/// The JSON summary a finished probe printed (`done`: it finished; else it is killed).
+fn summary_of(probe: Option<Child>, done: bool, what: &str) -> Result<Value, String> {
+    let Some(mut probe) = probe else { return Err(format!("no {what} was running")) };
+    if !done {
+        let _ = probe.kill();
+    }
+    let out = probe.wait_with_output().map_err(|e| format!("cannot read {what}'s output: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{what} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).map_err(|e| format!("{what} printed `{line}`, not its JSON summary: {e}"))
+}
+
+/// What `vipdrift probe --tcp` saw of the service: a headline and the gaps.
+fn service_outage(summary: &Value) -> Vec<String> {
+    let number = |key: &str| summary.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+    let mut lines = vec![format!(
+        "{failed} of {attempted} connections to the service failed (one opened every {TCP_PROBE_INTERVAL_MS} ms); \
+         longest wait between two that succeeded: {gap:.1} ms.",
+        failed = number("connects_failed"),
+        attempted = number("connects_attempted"),
+        gap = number("longest_gap_ms"),
+    )];
+    for g in summary.get("gaps").and_then(Value::as_array).into_iter().flatten().take(3) {
+        let field = |key: &str| g.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+        lines.push(format!(
+            "  gap {:.3} s into the probe: {:.1} ms, {} connections failed",
+            field("start_s"),
+            field("ms"),
+            g.get("lost").and_then(Value::as_u64).unwrap_or(0)
+        ));
+    }
+    lines
 }
 
 /// "the end of its log (PATH): LINES", for errors about a daemon.
@@ -1091,6 +1213,15 @@ fn demo_steps(lab: &mut Lab) -> Result<(), String> {
         "The client found the VIP's MAC through ARP, as for any address. Its neighbour entry:",
         &[&lab.neighbour(), &format!("The switch: {}", lab.fdb_line().unwrap_or_default())],
     );
+    lab.say(
+        &format!("Each server runs a web service on port {HTTP_PORT} (python3's http.server). The client fetches"),
+        &[
+            &format!("http://{VIP}:{HTTP_PORT}/: {}", lab.fetch()),
+            "vipdrift answers ARP for the VIP and lets the master's own kernel serve its TCP: the VIP sits on",
+            "A's loopback, and A's steering program passes the VIP's traffic to the kernel only while A is master",
+            "and its workers keep renewing a lease. `vipdrift probe --tcp` now opens a connection every 5 ms.",
+        ],
+    );
     lab.pause(Duration::from_millis(200))?;
     let killed = Instant::now();
     let pid = lab.kill(Node::A)?;
@@ -1108,16 +1239,18 @@ fn demo_steps(lab: &mut Lab) -> Result<(), String> {
             "B now answers for the VIP from the same virtual MAC; its frames teach the switch the new port.",
         ],
     );
+    lab.say(&format!("The client fetches the page again: {}", lab.fetch()), &[]);
     lab.pause(Duration::from_millis(1500))?;
     lab.say(
         "The client's neighbour entry did not change: same virtual MAC, nothing to relearn.",
         &[&lab.neighbour(), &format!("Only the switch port moved (pa → pb): {}", lab.fdb_line().unwrap_or_default())],
     );
-    let first = lab.finish_traffic(FAILOVER_S)?;
+    let (first, first_tcp) = lab.finish_traffic(FAILOVER_S)?;
     let (line, mut details) = outage(&first);
     details.insert(0, line);
+    details.extend(service_outage(&first_tcp));
     let details: Vec<&str> = details.iter().map(String::as_str).collect();
-    lab.say("The failover as vipdrift probe measured it:", &details);
+    lab.say("The failover as vipdrift probe measured it (echo, then the web service):", &details);
     let status = admin_status(&lab.names.socket(Node::B));
     let status: Vec<&str> = status.lines().skip_while(|l| !l.starts_with("GROUP")).collect();
     lab.say(
@@ -1149,11 +1282,13 @@ fn demo_steps(lab: &mut Lab) -> Result<(), String> {
         "The switch port moved back (pb → pa); the client's entry is still the virtual MAC:",
         &[&lab.fdb_line().unwrap_or_default(), &lab.neighbour()],
     );
-    let second = lab.finish_traffic(RETURN_S)?;
+    lab.say(&format!("The client fetches the page: {}", lab.fetch()), &[]);
+    let (second, second_tcp) = lab.finish_traffic(RETURN_S)?;
     let (line, mut details) = outage(&second);
     details.insert(0, line);
+    details.extend(service_outage(&second_tcp));
     let details: Vec<&str> = details.iter().map(String::as_str).collect();
-    lab.say("The hand-back as vipdrift probe measured it:", &details);
+    lab.say("The hand-back as vipdrift probe measured it (echo, then the web service):", &details);
 
     lab.tear_down();
     let total = lab.started.elapsed().as_secs_f64();
@@ -1190,10 +1325,11 @@ fn up_steps(lab: &mut Lab) -> Result<(), String> {
     out!("Namespaces:");
     out!("  {:<24} bridge br0, ports pc, pa, pb", n.switch());
     out!("  {:<24} c0 {CLIENT_IP}/24, {CLIENT_IP6}/64", n.client());
-    out!("  {:<24} a0 {}/24, vipdrift priority 200", n.node(Node::A), Node::A.address());
-    out!("  {:<24} b0 {}/24, vipdrift priority 100", n.node(Node::B), Node::B.address());
+    out!("  {:<24} a0 {}/24, vipdrift priority 200, web service on :{HTTP_PORT}", n.node(Node::A), Node::A.address());
+    out!("  {:<24} b0 {}/24, vipdrift priority 100, web service on :{HTTP_PORT}", n.node(Node::B), Node::B.address());
     out!("Try:");
     out!("  sudo ip netns exec {} ping {VIP}", n.client());
+    out!("  sudo ip netns exec {} curl http://{VIP}:{HTTP_PORT}/     # served by A's kernel", n.client());
     out!(
         "  sudo ip netns exec {} {exe} probe --target {VIP} --interval-ms {PROBE_INTERVAL_MS} --duration 10",
         n.client()
@@ -1205,7 +1341,8 @@ fn up_steps(lab: &mut Lab) -> Result<(), String> {
     out!("  sudo {exe} status --socket {}", n.socket(Node::A).display());
     out!("  sudo {exe} status --socket {}", n.socket(Node::B).display());
     out!("Files in {dir}/: a.toml b.toml (configurations), a.log b.log (the daemons' logs),");
-    out!("  a.transitions b.transitions (state changes, from the notify hooks), a.pid b.pid.");
+    out!("  a.transitions b.transitions (state changes, from the notify hooks), a.pid b.pid,");
+    out!("  a.www b.www and a.http.log b.http.log (the web services' pages and logs).");
     out!("Remove it all: sudo {exe} lab down{flag}");
     Ok(())
 }
@@ -1263,6 +1400,7 @@ mod tests {
         // This test binary is not `vipdrift run --config ...`.
         assert!(!is_lab_daemon(std::process::id(), Path::new("/run/vipdrift-lab/vdlab/a.toml")));
         assert!(!is_lab_daemon(u32::MAX, Path::new("/run/vipdrift-lab/vdlab/a.toml")));
+        assert!(!is_lab_service(std::process::id(), Path::new("/run/vipdrift-lab/vdlab/a.www")));
         assert!(!send_signal(0, 0) && !send_signal(1, 0) && !send_signal(u32::MAX, 0));
     }
 

@@ -6,6 +6,7 @@
 //! and only inside namespaces made here.
 #![forbid(unsafe_code)]
 
+pub mod keepalived;
 pub mod lab;
 pub mod lan;
 

@@ -5,87 +5,9 @@
 //! vipdrift and from one that stops gracefully (priority 0). keepalived must
 //! accept every advert vipdrift sends, and vipdrift must accept keepalived's.
 
-use std::path::PathBuf;
 use std::time::Duration;
+use vipdrift_tests::keepalived::Keepalived;
 use vipdrift_tests::lab::{finish_probe, lab, neighbour_mac, probe, Lab, VIP4};
-use vipdrift_tests::{wait_until, write_script, NetNs, Proc};
-
-/// keepalived in node B's namespace, logging to the console, with its own
-/// pid files, and a notify hook that appends "INSTANCE NAME STATE PRIO".
-struct Keepalived {
-    proc: Option<Proc>,
-    log: PathBuf,
-}
-
-impl Keepalived {
-    fn start(ns: &NetNs, dir: &std::path::Path) -> Keepalived {
-        let log = dir.join("keepalived.transitions");
-        let hook = dir.join("keepalived.notify.sh");
-        write_script(&hook, &format!("echo \"$@\" >> {}", log.display()));
-        let config = dir.join("keepalived.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"global_defs {{
-    router_id vd-b
-    script_user root
-    vrrp_version 3
-}}
-vrrp_instance VI_51 {{
-    state BACKUP
-    interface b0
-    virtual_router_id 51
-    priority 100
-    advert_int 0.01
-    virtual_ipaddress {{
-        {VIP4}/24
-    }}
-    notify "{hook}"
-}}
-"#,
-                hook = hook.display()
-            ),
-        )
-        .unwrap();
-        let pid = |name: &str| dir.join(name).to_string_lossy().into_owned();
-        let (main_pid, vrrp_pid, checkers_pid) = (pid("k.pid"), pid("k-vrrp.pid"), pid("k-check.pid"));
-        let proc = ns.spawn(&[
-            "keepalived",
-            "--dont-fork",
-            "--log-console",
-            "--log-detail",
-            "--no-syslog",
-            "--vrrp",
-            "--use-file",
-            config.to_str().unwrap(),
-            "--pid",
-            &main_pid,
-            "--vrrp_pid",
-            &vrrp_pid,
-            "--checkers_pid",
-            &checkers_pid,
-        ]);
-        Keepalived { proc: Some(proc), log }
-    }
-
-    /// The state of the last notify line (MASTER, BACKUP, FAULT, STOP).
-    fn state(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.lines().last().and_then(|l| l.split_whitespace().nth(2).map(str::to_owned)).unwrap_or_default()
-    }
-
-    fn wait_state(&self, state: &str) -> bool {
-        wait_until(Duration::from_secs(5), || self.state() == state)
-    }
-
-    /// SIGTERM; returns everything it logged.
-    fn stop(&mut self) -> String {
-        let proc = self.proc.take().expect("running");
-        proc.signal(libc::SIGTERM);
-        let out = proc.wait(Duration::from_secs(10));
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-    }
-}
 
 /// Lines in which keepalived complains about a packet it received.
 fn complaints(log: &str) -> Vec<&str> {
@@ -107,7 +29,7 @@ fn start_a(lab: &mut Lab) {
 fn vipdrift_and_keepalived_hand_the_vip_to_each_other_in_both_directions() {
     let mut lab = lab();
     lab.a.configure(200, true, "own_mac", &[&format!("{VIP4}/24")]);
-    let mut keepalived = Keepalived::start(&lab.b.ns, &lab.b.dir);
+    let mut keepalived = Keepalived::start(&lab.b.ns, &lab.b.dir, "b0", 100, &[&format!("{VIP4}/24")]);
     assert!(keepalived.wait_state("MASTER"), "keepalived alone became master: {:?}", keepalived.state());
 
     // keepalived -> vipdrift: the higher priority preempts.

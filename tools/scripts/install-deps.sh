@@ -10,6 +10,7 @@ packages=(
 )
 if [[ "${VIPDRIFT_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(dpdk dpdk-dev librte-net-af-xdp23 sysstat)                 # throughput benchmark against testpmd
+  packages+=(iputils-arping)                                            # service failover benchmark: who answers ARP
 fi
 
 missing=()

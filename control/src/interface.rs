@@ -137,6 +137,13 @@ impl Interface {
     /// Prepares the NIC for a group: the virtual MAC, the VIPs (with a gate
     /// slot for a kernel-delivered group's), VRRP's group.
     pub(crate) fn install(&mut self, needs: &GroupNeeds) -> Result<(), RuntimeError> {
+        if needs.kernel.is_some() && needs.vmac.is_some() && !self.nic.readdresses_to_kernel() {
+            return Err(iface_error(
+                self.name(),
+                "its steering program runs as native XDP on veth, where a frame readdressed from the virtual MAC \
+                 never reaches the kernel; restart the daemon to serve a kernel-delivered vmac group here",
+            ));
+        }
         if let Some(vmac) = needs.vmac {
             self.nic.add_vmac(vmac)?;
         }

@@ -28,6 +28,8 @@ pub struct Nic {
     filter: NicFilter,
     mac: MacAddr,
     bind: BindMode,
+    /// See [`Nic::readdresses_to_kernel`].
+    readdresses: bool,
 }
 
 impl Nic {
@@ -55,16 +57,24 @@ impl Nic {
         })?;
         let mac = filter.mac().map_err(|e| iface_error(name, format!("cannot read its MAC address: {e}")))?;
         let mut mode = XdpAttachMode::for_bind(bind);
-        if readdresses_vmac && mode == XdpAttachMode::Native && filter.driver().is_ok_and(|d| d == "veth") {
+        let native_veth = mode == XdpAttachMode::Native && filter.driver().is_ok_and(|d| d == "veth");
+        if readdresses_vmac && native_veth {
             tracing::info!(
                 iface = name,
                 "veth: the steering program runs as generic XDP so readdressed frames reach the kernel"
             );
             mode = XdpAttachMode::Skb;
         }
+        let readdresses = !(native_veth && mode == XdpAttachMode::Native);
         let steering_config = SteeringConfig { iface: name.to_owned(), mode, whole_nic };
         let steering = Steering::attach(&steering_config).map_err(|e| iface_error(name, e))?;
-        Ok(Nic { steering, filter, mac, bind })
+        Ok(Nic { steering, filter, mac, bind, readdresses })
+    }
+
+    /// Whether a frame the program readdresses from a virtual MAC to the
+    /// NIC's reaches the kernel (see [`Nic::open_for`]).
+    pub(crate) fn readdresses_to_kernel(&self) -> bool {
+        self.readdresses
     }
 
     /// The interface's name.

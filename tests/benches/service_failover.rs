@@ -89,10 +89,12 @@ struct Run {
 }
 
 /// The lab with both services, and keepalived when it is the one failing over.
+/// Fields drop in order: keepalived and the services stop before the lab's
+/// namespaces go.
 struct Pair {
-    lab: Lab,
     keepalived: Option<(Keepalived, Keepalived)>,
     _services: [Proc; 2],
+    lab: Lab,
 }
 
 fn pair(kind: Kind) -> Pair {
@@ -129,9 +131,9 @@ impl Pair {
                 lab.switch().exec_ok(&["ip", "link", "set", "pa", "down"]);
             }
             (Failure::Kill, None) => lab.a.kill(),
-            (Failure::Kill, Some((a, _))) => a.signal_all(&lab.a.ns, libc::SIGKILL),
+            (Failure::Kill, Some((a, _))) => a.signal_all(libc::SIGKILL),
             (Failure::Freeze, None) => lab.a.signal(libc::SIGSTOP),
-            (Failure::Freeze, Some((a, _))) => a.signal_all(&lab.a.ns, libc::SIGSTOP),
+            (Failure::Freeze, Some((a, _))) => a.signal_all(libc::SIGSTOP),
             (Failure::Graceful, None) => lab.a.signal(libc::SIGTERM),
             (Failure::Graceful, Some((a, _))) => a.signal(libc::SIGTERM),
         }
@@ -140,7 +142,7 @@ impl Pair {
     fn thaw(&self) {
         match &self.keepalived {
             None => self.lab.a.signal(libc::SIGCONT),
-            Some((a, _)) => a.signal_all(&self.lab.a.ns, libc::SIGCONT),
+            Some((a, _)) => a.signal_all(libc::SIGCONT),
         }
     }
 
@@ -222,12 +224,7 @@ fn measure(kind: Kind, failure: Failure) -> Run {
     let end_ms = number(&tcp, "seconds") * 1e3;
     let gaps = tcp["gaps"].as_array().cloned().unwrap_or_default();
     run.recovered = !gaps.iter().any(|g| number(g, "start_s") * 1e3 + number(g, "ms") >= end_ms - 3.0 * 2.0 - 1.0);
-    if let Some((a, b)) = pair.keepalived.as_mut() {
-        if failure == Failure::Freeze || failure == Failure::LinkDown || failure == Failure::PortDown {
-            let _ = a.stop();
-        }
-        let _ = b.stop();
-    }
+    // The lab and keepalived (every process of it) go on drop.
     run
 }
 

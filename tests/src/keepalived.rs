@@ -76,21 +76,22 @@ vrrp_instance VI_51 {{
         wait_until(Duration::from_secs(5), || self.state() == state)
     }
 
-    /// The PIDs of its processes in its namespace: the parent and its VRRP
-    /// child (which is the one that runs the protocol).
-    pub fn pids(&self, ns: &NetNs) -> Vec<u32> {
+    /// The PIDs of its processes: the parent and its VRRP child (the one
+    /// that runs the protocol).
+    pub fn pids(&self) -> Vec<u32> {
         let Some(parent) = self.proc.as_ref().map(Proc::pid) else { return Vec::new() };
-        let out = ns.exec(&["pgrep", "-P", &parent.to_string()]);
-        let children =
-            String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect::<Vec<u32>>();
+        let out = std::process::Command::new("pgrep").args(["-P", &parent.to_string()]).output();
+        let children: Vec<u32> = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default();
         std::iter::once(parent).chain(children).collect()
     }
 
     /// Sends `signal` to each of its processes (as `kill -9 $(pidof
     /// keepalived)` would), the VRRP child first: a parent that goes first
     /// would have its child told to shut down gracefully.
-    pub fn signal_all(&self, ns: &NetNs, signal: i32) {
-        for pid in self.pids(ns).into_iter().rev() {
+    pub fn signal_all(&self, signal: i32) {
+        for pid in self.pids().into_iter().rev() {
             Proc::signal_pid(pid, signal);
         }
     }
@@ -108,5 +109,14 @@ vrrp_instance VI_51 {{
         proc.signal(libc::SIGTERM);
         let out = proc.wait(Duration::from_secs(10));
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    }
+}
+
+impl Drop for Keepalived {
+    /// Every process it started goes, its VRRP child included (killing the
+    /// parent alone would leave the child running).
+    fn drop(&mut self) {
+        self.signal_all(libc::SIGCONT);
+        self.signal_all(libc::SIGKILL);
     }
 }

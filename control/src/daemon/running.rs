@@ -213,7 +213,11 @@ impl RunningNode {
     fn handle_stalls(&mut self, now: Time) {
         let gap = now.since(self.last_poll);
         self.last_poll = now;
-        let control_stalled = gap > stall_after(self.node.groups().map(|g| g.spec));
+        // Only a master's hold-up matters, and only a master's loop wakes at
+        // least once an advert interval: a backup may sleep until its
+        // master-down timer.
+        let masters = self.node.groups().any(|g| g.owned);
+        let control_stalled = masters && gap > stall_after(self.node.groups().map(|g| g.spec));
         if control_stalled {
             self.control_stalls += 1;
         }

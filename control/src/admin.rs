@@ -358,6 +358,14 @@ pub struct QueueStats {
     /// What the responder dropped or only counted, by reason: `not_owned`,
     /// `bad_arp`, `bad_ndp`, `bad_echo`, `announcement`.
     pub rejected: BTreeMap<String, u64>,
+    /// The kernel's statistics of the queue's socket (`XDP_STATISTICS`):
+    /// `rx_dropped`, `rx_invalid_descs`, `tx_invalid_descs`, `rx_ring_full`,
+    /// `rx_fill_ring_empty_descs`, `tx_ring_empty_descs`.
+    #[serde(default)]
+    pub kernel: BTreeMap<String, u64>,
+    /// Frames the kernel took off the TX ring and dropped (copy mode).
+    #[serde(default)]
+    pub tx_kernel_dropped: u64,
 }
 
 /// One group's counters.

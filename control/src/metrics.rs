@@ -12,6 +12,7 @@
 use crate::admin::{BondNicStatus, GroupStats, GroupStatus, QueueStats, Stats, Status};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use vipdrift_engine::XdpSocketStats;
 use vipdrift_wire::Family;
 
 /// The `Content-Type` of the exposition.
@@ -80,6 +81,48 @@ pub const METRICS: &[MetricDoc] = &[
         Counter,
         &["port", "queue", "reason"],
         "Frames the responder dropped or only counted, by reason (not_owned, bad_arp, bad_ndp, bad_echo, announcement).",
+    ),
+    doc(
+        "vipdrift_xdp_rx_dropped_total",
+        Counter,
+        QUEUE,
+        "The kernel's XDP_STATISTICS of the queue's socket: received frames it dropped for other reasons.",
+    ),
+    doc(
+        "vipdrift_xdp_rx_invalid_descs_total",
+        Counter,
+        QUEUE,
+        "The kernel's XDP_STATISTICS: received frames dropped for an invalid fill-ring descriptor.",
+    ),
+    doc(
+        "vipdrift_xdp_tx_invalid_descs_total",
+        Counter,
+        QUEUE,
+        "The kernel's XDP_STATISTICS: frames to send dropped for an invalid TX descriptor.",
+    ),
+    doc(
+        "vipdrift_xdp_rx_ring_full_total",
+        Counter,
+        QUEUE,
+        "The kernel's XDP_STATISTICS: received frames dropped because the RX ring was full (the worker was behind).",
+    ),
+    doc(
+        "vipdrift_xdp_rx_fill_ring_empty_descs_total",
+        Counter,
+        QUEUE,
+        "The kernel's XDP_STATISTICS: times the kernel found no buffer on the fill ring.",
+    ),
+    doc(
+        "vipdrift_xdp_tx_ring_empty_descs_total",
+        Counter,
+        QUEUE,
+        "The kernel's XDP_STATISTICS: times the kernel found the TX ring empty when asked to send.",
+    ),
+    doc(
+        "vipdrift_tx_kernel_dropped_total",
+        Counter,
+        QUEUE,
+        "Frames the kernel took off the TX ring and dropped instead of sending (copy mode).",
     ),
     doc(
         "vipdrift_queue_info",
@@ -219,6 +262,18 @@ pub fn render(status: &Status, stats: &Stats) -> String {
                 .flat_map(|q| map(q).iter().map(move |(key, &n)| (queue_labels(&q.port, q.queue, &[(label, key)]), n))),
         );
     }
+    for (name, _) in XdpSocketStats::default().named() {
+        let family = format!("vipdrift_xdp_{name}_total");
+        let samples = stats
+            .queues
+            .iter()
+            .map(move |q| (queue_labels(&q.port, q.queue, &[]), q.kernel.get(name).copied().unwrap_or(0)));
+        out.family(&family, samples);
+    }
+    out.family(
+        "vipdrift_tx_kernel_dropped_total",
+        stats.queues.iter().map(|q| (queue_labels(&q.port, q.queue, &[]), q.tx_kernel_dropped)),
+    );
     out.family(
         "vipdrift_queue_info",
         stats.queues.iter().map(|q| (queue_labels(&q.port, q.queue, &[("bind_mode", q.bind_mode.name())]), 1u64)),

@@ -121,6 +121,7 @@ impl<P: Port> Generator<P> {
             }
         }
         self.port.service();
+        self.port.sync_counters();
         self.counters.absorb_port(self.port.counters());
         self.stats.publish(&self.counters);
         (self.counters, elapsed)

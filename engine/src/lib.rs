@@ -55,7 +55,7 @@ pub use faulty::{FaultConfig, FaultCounts, FaultyPort};
 pub use generator::{Generator, GeneratorConfig};
 pub use lease::{LeaseKeeper, LeasePolicy, LeaseStep};
 pub use memport::{MemPort, MemPortConfig};
-pub use port::{BoundMode, Desc, Port, PortCounters};
+pub use port::{BoundMode, Desc, Port, PortCounters, XdpSocketStats};
 pub use stats::{Counters, DropReason, QueueStats, Rates, StatsSnapshot};
 pub use steer::{
     monotonic_ns, DeliveryGate, Steering, SteeringConfig, SteeringError, VipDelivery, XdpAttachMode, XdpCounts,

@@ -125,6 +125,70 @@ pub struct PortCounters {
     pub rx_wakeups: u64,
     /// Transmit-side wakeup syscalls (made only when the kernel asked).
     pub tx_wakeups: u64,
+    /// Frames the kernel handed back as transmitted (the completion ring).
+    /// In copy mode this includes the ones it dropped ([`PortCounters::tx_kernel_dropped`]).
+    pub tx_completed: u64,
+    /// Frames the kernel took off the TX ring and dropped instead of
+    /// sending (copy mode: the driver refused it, and the TX kick said EBUSY).
+    pub tx_kernel_dropped: u64,
+    /// The kernel's own statistics of the socket (`XDP_STATISTICS`), as last read.
+    pub kernel: XdpSocketStats,
+}
+
+/// The kernel's statistics of one AF_XDP socket (`getsockopt(XDP_STATISTICS)`):
+/// what it dropped or could not do on our behalf, since the socket was bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpSocketStats {
+    /// Received frames dropped for other reasons (no room in the UMEM frame, say).
+    pub rx_dropped: u64,
+    /// Received frames dropped for an invalid fill-ring descriptor.
+    pub rx_invalid_descs: u64,
+    /// Frames to send dropped for an invalid TX-ring descriptor.
+    pub tx_invalid_descs: u64,
+    /// Received frames dropped because the RX ring was full (the worker is behind).
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty (no buffer for a frame).
+    pub rx_fill_ring_empty_descs: u64,
+    /// Times the kernel found the TX ring empty when asked to send.
+    pub tx_ring_empty_descs: u64,
+}
+
+impl XdpSocketStats {
+    /// Each counter with its name, in output order.
+    pub fn named(&self) -> [(&'static str, u64); 6] {
+        [
+            ("rx_dropped", self.rx_dropped),
+            ("rx_invalid_descs", self.rx_invalid_descs),
+            ("tx_invalid_descs", self.tx_invalid_descs),
+            ("rx_ring_full", self.rx_ring_full),
+            ("rx_fill_ring_empty_descs", self.rx_fill_ring_empty_descs),
+            ("tx_ring_empty_descs", self.tx_ring_empty_descs),
+        ]
+    }
+
+    /// Adds another socket's statistics to these (for totals across queues).
+    pub fn accumulate(&mut self, other: &XdpSocketStats) {
+        let XdpSocketStats {
+            rx_dropped,
+            rx_invalid_descs,
+            tx_invalid_descs,
+            rx_ring_full,
+            rx_fill_ring_empty_descs,
+            tx_ring_empty_descs,
+        } = *other;
+        self.rx_dropped += rx_dropped;
+        self.rx_invalid_descs += rx_invalid_descs;
+        self.tx_invalid_descs += tx_invalid_descs;
+        self.rx_ring_full += rx_ring_full;
+        self.rx_fill_ring_empty_descs += rx_fill_ring_empty_descs;
+        self.tx_ring_empty_descs += tx_ring_empty_descs;
+    }
+
+    /// Frames the kernel dropped on receive (the fill-ring-empty count is
+    /// of events, not frames, and is left out).
+    pub fn rx_lost(&self) -> u64 {
+        self.rx_dropped + self.rx_invalid_descs + self.rx_ring_full
+    }
 }
 
 /// How a port is bound to its device; the AF_XDP port reports what it got.
@@ -193,6 +257,11 @@ pub trait Port {
 
     /// The port's ring counters so far.
     fn counters(&self) -> PortCounters;
+
+    /// Brings the counters that cost a system call to read (the kernel's
+    /// socket statistics) up to date now; [`Port::service`] does it at a
+    /// bounded rate, this is for a final count.
+    fn sync_counters(&mut self) {}
 
     /// How the port is bound.
     fn bound_mode(&self) -> BoundMode;

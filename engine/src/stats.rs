@@ -2,7 +2,7 @@
 //! to cache-line-padded atomics between bursts, read by any thread without a
 //! lock, turned into rates by diffing two snapshots.
 
-use crate::port::PortCounters;
+use crate::port::{PortCounters, XdpSocketStats};
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -91,6 +91,12 @@ pub struct Counters {
     pub tx_wakeups: u64,
     /// Polls that found nothing to receive.
     pub empty_polls: u64,
+    /// See [`PortCounters::tx_completed`].
+    pub tx_completed: u64,
+    /// See [`PortCounters::tx_kernel_dropped`].
+    pub tx_kernel_dropped: u64,
+    /// See [`PortCounters::kernel`].
+    pub kernel: XdpSocketStats,
 }
 
 impl Counters {
@@ -116,6 +122,14 @@ impl Counters {
         self.fill_ring_empty = port.fill_ring_empty;
         self.rx_wakeups = port.rx_wakeups;
         self.tx_wakeups = port.tx_wakeups;
+        self.tx_completed = port.tx_completed;
+        self.tx_kernel_dropped = port.tx_kernel_dropped;
+        self.kernel = port.kernel;
+    }
+
+    /// Frames the kernel took for sending and sent (not dropped): what left.
+    pub fn tx_sent_by_kernel(&self) -> u64 {
+        self.tx_completed.saturating_sub(self.tx_kernel_dropped)
     }
 
     /// Adds another queue's counters to these (for totals across queues).
@@ -132,10 +146,13 @@ impl Counters {
         self.rx_wakeups += other.rx_wakeups;
         self.tx_wakeups += other.tx_wakeups;
         self.empty_polls += other.empty_polls;
+        self.tx_completed += other.tx_completed;
+        self.tx_kernel_dropped += other.tx_kernel_dropped;
+        self.kernel.accumulate(&other.kernel);
     }
 }
 
-const SCALARS: usize = 9;
+const SCALARS: usize = 17;
 const SLOTS: usize = SCALARS + DropReason::COUNT;
 
 /// One queue's published statistics: written by its worker only, read by anyone.
@@ -164,6 +181,14 @@ impl QueueStats {
             c.rx_wakeups,
             c.tx_wakeups,
             c.empty_polls,
+            c.tx_completed,
+            c.tx_kernel_dropped,
+            c.kernel.rx_dropped,
+            c.kernel.rx_invalid_descs,
+            c.kernel.tx_invalid_descs,
+            c.kernel.rx_ring_full,
+            c.kernel.rx_fill_ring_empty_descs,
+            c.kernel.tx_ring_empty_descs,
         ];
         for (slot, value) in self.slots.iter().zip(scalars.iter().chain(c.drops.iter())) {
             slot.store(*value, Ordering::Relaxed);
@@ -183,6 +208,16 @@ impl QueueStats {
             rx_wakeups: v[6],
             tx_wakeups: v[7],
             empty_polls: v[8],
+            tx_completed: v[9],
+            tx_kernel_dropped: v[10],
+            kernel: XdpSocketStats {
+                rx_dropped: v[11],
+                rx_invalid_descs: v[12],
+                tx_invalid_descs: v[13],
+                rx_ring_full: v[14],
+                rx_fill_ring_empty_descs: v[15],
+                tx_ring_empty_descs: v[16],
+            },
             drops: std::array::from_fn(|i| v[SCALARS + i]),
         }
     }
@@ -252,6 +287,16 @@ mod tests {
         c.rx_wakeups = 7;
         c.tx_wakeups = 8;
         c.empty_polls = 9;
+        c.tx_completed = 10;
+        c.tx_kernel_dropped = 4;
+        c.kernel = XdpSocketStats {
+            rx_dropped: 12,
+            rx_invalid_descs: 13,
+            tx_invalid_descs: 14,
+            rx_ring_full: 15,
+            rx_fill_ring_empty_descs: 16,
+            tx_ring_empty_descs: 17,
+        };
         for (i, r) in DropReason::ALL.iter().enumerate() {
             c.drops[*r as usize] = 100 + i as u64;
         }
@@ -259,6 +304,9 @@ mod tests {
         stats.publish(&c);
         assert_eq!(stats.read(), c);
         assert_eq!(std::mem::align_of::<QueueStats>() % 64, 0, "padded to a cache line");
+        let mut total = c;
+        total.accumulate(&c);
+        assert_eq!((total.kernel.rx_ring_full, total.kernel.rx_lost(), total.tx_sent_by_kernel()), (30, 80, 12));
     }
 
     #[test]

@@ -390,6 +390,7 @@ impl<P: Port, H: Handler> Worker<P, H> {
         for index in 0..self.ports.len() {
             self.flush_tx(index);
             self.ports[index].service();
+            self.ports[index].sync_counters();
             self.counters[index].absorb_port(self.ports[index].counters());
             self.stats[index].publish(&self.counters[index]);
         }

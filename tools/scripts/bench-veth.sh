@@ -97,13 +97,13 @@ sample_cpu() { # file
   PIDS+=($!)
 }
 
-ours() { # mode rep -> "mpps wakeups_per_packet cpu"
+ours() { # mode rep -> "mpps wakeups_per_packet kernel_rx_lost" (the kernel's XDP_STATISTICS drops at the DUT's socket)
   local mode=$1 dir=$OUT/ours-$1-$2
   mkdir -p "$dir"
   make_pair
   if [[ $mode == lb ]]; then
     sample_cpu "$dir/mpstat"
-    echo "$(lb_rate "$dir") 0"
+    echo "$(lb_rate "$dir") 0 0"
     echo "$(mpstat_summary "$dir/mpstat")" >"$dir/cpu"
     return
   elif [[ $mode == arp ]]; then
@@ -138,7 +138,9 @@ ours() { # mode rep -> "mpps wakeups_per_packet cpu"
   python3 - "$dir/dut.json" <<'PY'
 import json, sys
 d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-print(f"{d['median_mpps']:.3f} {d.get('wakeups_per_packet', 0):.4f}")
+k = d.get('kernel', {})
+lost = k.get('rx_dropped', 0) + k.get('rx_invalid_descs', 0) + k.get('rx_ring_full', 0)
+print(f"{d['median_mpps']:.3f} {d.get('wakeups_per_packet', 0):.4f} {lost}")
 PY
   echo "$(mpstat_summary "$dir/mpstat")" >"$dir/cpu"
 }
@@ -268,12 +270,12 @@ theirs() { # mode rep -> mpps
 printf "vipdrift vs testpmd (net_af_xdp, busy_budget=%s), veth, %s-byte frames, %s runs of %s s, source: vipdrift gen --via xdp-live on core %s, DUT on core %s\n" \
   "$BUSY_BUDGET" "$SIZE" "$REPS" "$SECS" $GEN_CORE $DUT_CORE
 printf "raw logs: %s\n\n" "$OUT"
-printf "%-8s %-9s %-26s %-9s %-26s %-7s %-12s\n" mode ours "ours runs" testpmd "testpmd runs" ratio "wakeups/pkt"
+printf "%-8s %-9s %-26s %-9s %-26s %-7s %-12s %-14s\n" mode ours "ours runs" testpmd "testpmd runs" ratio "wakeups/pkt" "kernel rx lost"
 for mode in $MODES; do
-  ours_runs=() theirs_runs=() wakeups=()
+  ours_runs=() theirs_runs=() wakeups=() lost=()
   for rep in $(seq 1 "$REPS"); do
-    read -r mpps wpp < <(ours "$mode" "$rep")
-    ours_runs+=("$mpps"); wakeups+=("$wpp")
+    read -r mpps wpp klost < <(ours "$mode" "$rep")
+    ours_runs+=("$mpps"); wakeups+=("$wpp"); lost+=("${klost:-0}")
     if [[ $mode == lb ]]; then
       mkdir -p "$OUT/fwd-lb-$rep"
       make_pair
@@ -283,9 +285,10 @@ for mode in $MODES; do
   o=$(printf "%s\n" "${ours_runs[@]}" | median)
   t=$(printf "%s\n" "${theirs_runs[@]}" | median)
   w=$(printf "%s\n" "${wakeups[@]}" | median)
+  l=$(printf "%s\n" "${lost[@]}" | median)
   ratio=$(awk -v o="$o" -v t="$t" 'BEGIN {if (t > 0) printf "%.2f", o / t; else print "n/a"}')
   [[ $mode == macswap ]] && ours_macswap=$o
-  printf "%-8s %-9s %-26s %-9s %-26s %-7s %-12s\n" "$mode" "$o" "${ours_runs[*]}" "$t" "${theirs_runs[*]}" "$ratio" "$w"
+  printf "%-8s %-9s %-26s %-9s %-26s %-7s %-12s %-14s\n" "$mode" "$o" "${ours_runs[*]}" "$t" "${theirs_runs[*]}" "$ratio" "$w" "$l"
   if [[ $mode == arp && -n ${ours_macswap:-} ]]; then
     printf "         ARP replies / fwd macswap, same run: %s\n" \
       "$(awk -v a="$o" -v m="$ours_macswap" 'BEGIN {if (m > 0) printf "%.2f", a / m; else print "n/a"}')"

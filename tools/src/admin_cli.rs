@@ -432,6 +432,17 @@ fn format_ms(ms: f64) -> String {
 }
 
 /// `0`, or the total and the non-zero reasons: `12 (no_endpoint=2, tx_ring_full=10)`.
+/// A queue's drops: the engine's by reason, then the kernel's frame losses
+/// on its socket (`kernel_*`, from XDP_STATISTICS) and its copy-mode TX drops.
+fn all_drops(q: &QueueStats) -> Vec<(String, u64)> {
+    let mut drops: Vec<(String, u64)> = q.drops.iter().map(|(reason, &n)| (reason.clone(), n)).collect();
+    for reason in ["rx_dropped", "rx_invalid_descs", "rx_ring_full", "tx_invalid_descs"] {
+        drops.push((format!("kernel_{reason}"), q.kernel.get(reason).copied().unwrap_or(0)));
+    }
+    drops.push(("kernel_tx_dropped".into(), q.tx_kernel_dropped));
+    drops
+}
+
 fn total_with_reasons<'a>(counts: impl IntoIterator<Item = (&'a String, &'a u64)>) -> String {
     let mut total = 0u64;
     let mut reasons = Vec::new();
@@ -657,7 +668,7 @@ fn queue_stats_row(q: &QueueStats) -> Vec<String> {
         format!("{:.3}", q.tx_bps / 1e9),
         q.rx_packets.to_string(),
         q.tx_packets.to_string(),
-        total_with_reasons(&q.drops),
+        total_with_reasons(all_drops(q).iter().map(|(reason, n)| (reason, n))),
         format!("{}/{}/{}", reply("arp"), reply("na"), reply("echo")),
     ]
 }
@@ -969,6 +980,8 @@ mod tests {
                     drops: drops(12, 3),
                     replies: counts(&[("arp", 3), ("echo", 5), ("na", 0)]),
                     rejected: counts(&[("not_owned", 0)]),
+                    kernel: counts(&[("rx_fill_ring_empty_descs", 9), ("rx_ring_full", 4)]),
+                    tx_kernel_dropped: 1,
                 },
                 QueueStats {
                     port: "eth0".into(),
@@ -1193,7 +1206,9 @@ bond uplink (tlb)  vips 203.0.113.10/24,203.0.113.11/24  primary mac 02:00:00:00
         );
         let text = format_stats(&sample_stats());
         let q0 = text.lines().find(|l| l.starts_with("eth0  0")).unwrap();
-        assert!(q0.contains("15 (no_endpoint=3, tx_ring_full=12)") && !q0.contains("runt"), "{q0}");
+        // The kernel's frame losses count with ours; its fill-ring-empty events are not frames.
+        let both = "20 (no_endpoint=3, tx_ring_full=12, kernel_rx_ring_full=4, kernel_tx_dropped=1)";
+        assert!(q0.contains(both) && !q0.contains("runt") && !q0.contains("fill_ring"), "{q0}");
         assert!(q0.contains("14.200") && q0.contains("7.270") && q0.ends_with("3/0/5"), "{q0}");
         let q1 = text.lines().find(|l| l.starts_with("eth0  1")).unwrap();
         assert!(q1.contains("  0  ") && q1.ends_with("97/0/0"), "{q1}");

@@ -1,11 +1,11 @@
 //! `vipdrift fwd`: a reflector (drop, macswap, io) for throughput benchmarks.
 
-use crate::port_args::{counters_json, PortArgs};
+use crate::port_args::{counters_json, iface_stat, PortArgs};
 use crate::report;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use std::time::Instant;
-use vipdrift_engine::{Handler, IdlePolicy, Packet, Port, Verdict, Worker, WorkerConfig};
+use vipdrift_engine::{Handler, IdlePolicy, NicFilter, Packet, Port, Verdict, Worker, WorkerConfig};
 
 /// What the reflector does with each frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -109,6 +109,7 @@ pub(crate) fn run(args: FwdArgs) -> Result<(), String> {
     };
     let config =
         WorkerConfig { burst: args.port.burst, max_frame_len: args.max_frame, idle, ..WorkerConfig::default() };
+    let rx_dropped_before = iface_stat(&args.iface, "rx_dropped");
     let (worker, handle) = Worker::new(ports, handler, config, None);
     let started = Instant::now();
     let mut first_rx: Option<Instant> = None;
@@ -159,8 +160,28 @@ pub(crate) fn run(args: FwdArgs) -> Result<(), String> {
         "median_rx_mpps": median_rx / 1e6,
         "median_tx_mpps": median_tx / 1e6,
     });
+    // Every frame that reached the interface, and where it went: received
+    // here (then forwarded or dropped by us, by reason), dropped by the
+    // kernel's socket (its XDP_STATISTICS), or dropped by the interface for
+    // another reason. veth counts a failed redirect into the socket among
+    // its rx_dropped too, so on veth the interface's other drops are what
+    // is left after the socket's.
+    let iface_rx_dropped =
+        rx_dropped_before.zip(iface_stat(&args.iface, "rx_dropped")).map(|(a, b)| b.saturating_sub(a));
+    let kernel_lost = input.kernel.rx_lost();
+    let on_veth = NicFilter::open(&args.iface).and_then(|nic| nic.driver()).is_ok_and(|d| d == "veth");
+    let interface_other =
+        iface_rx_dropped.map(|dropped| if on_veth { dropped.saturating_sub(kernel_lost) } else { dropped });
+    let accounting = json!({
+        "received": input.rx_packets,
+        "dropped_by_kernel_socket": kernel_lost,
+        "dropped_by_interface": interface_other,
+        "arrived": input.rx_packets + kernel_lost + interface_other.unwrap_or(0),
+        "not_forwarded": input.total_drops(),
+    });
     if let Value::Object(map) = &mut summary {
         map.extend(counters_json(&total, total.rx_packets, leaked.iter().sum()));
+        map.insert("accounting".into(), accounting);
     }
     report::print_summary(&summary, args.json);
     Ok(())

@@ -1,6 +1,6 @@
 //! `vipdrift gen`: a packet generator.
 
-use crate::port_args::{counters_json, PortArgs};
+use crate::port_args::{counters_json, iface_stat, PortArgs};
 use crate::report::{self, RateLog};
 use crate::udp_frame::{arp_request_frame, udp_frame, UDP_SRC_PORT_OFFSET};
 use clap::{Args, ValueEnum};
@@ -129,6 +129,7 @@ fn run_afxdp(args: &GenArgs, frame: Vec<u8>, stop: Arc<AtomicBool>) -> Result<()
         drain: Duration::from_millis(args.drain_ms),
         vary_u16_at: args.vary_port.then_some(UDP_SRC_PORT_OFFSET),
     };
+    let tx_dropped_before = iface_stat(&args.iface, "tx_dropped");
     let mut generator = Generator::new(port, generator_config, stats.clone(), stop.clone());
     let core = args.core;
     let done = Arc::new(AtomicBool::new(false));
@@ -154,6 +155,11 @@ fn run_afxdp(args: &GenArgs, frame: Vec<u8>, stop: Arc<AtomicBool>) -> Result<()
     }
     let ((counters, seconds), leaked) = thread.join().map_err(|_| "the generator thread panicked".to_string())?;
     let (_, median_tx) = log.medians();
+    // What left: frames the kernel completed and did not drop, not frames
+    // queued on the TX ring.
+    let sent = counters.tx_sent_by_kernel();
+    let bytes = sent * frame.len() as u64;
+    let tx_dropped = tx_dropped_before.zip(iface_stat(&args.iface, "tx_dropped")).map(|(a, b)| b.saturating_sub(a));
     let mut summary = json!({
         "tool": "gen",
         "via": "afxdp",
@@ -161,11 +167,13 @@ fn run_afxdp(args: &GenArgs, frame: Vec<u8>, stop: Arc<AtomicBool>) -> Result<()
         "queue": args.port.queue,
         "bind_mode": mode.name(),
         "size": frame.len(),
-        "packets": counters.tx_packets,
-        "bytes": counters.tx_bytes,
+        "packets": sent,
+        "bytes": bytes,
+        "queued": counters.tx_packets,
+        "iface_tx_dropped": tx_dropped,
         "seconds": seconds,
-        "mpps": report::mpps(counters.tx_packets, seconds),
-        "gbps": report::gbps(counters.tx_bytes, seconds),
+        "mpps": report::mpps(sent, seconds),
+        "gbps": report::gbps(bytes, seconds),
         "median_mpps": median_tx / 1e6,
     });
     if let Value::Object(map) = &mut summary {

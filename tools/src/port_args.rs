@@ -2,7 +2,7 @@
 
 use clap::Args;
 use serde_json::{json, Map, Value};
-use vipdrift_engine::{AfXdpConfig, AfXdpPort, BindMode, Counters, DropReason};
+use vipdrift_engine::{AfXdpConfig, AfXdpPort, BindMode, Counters, DropReason, XdpSocketStats};
 
 /// How to open an AF_XDP port.
 #[derive(Args, Debug, Clone)]
@@ -54,9 +54,24 @@ pub(crate) fn counters_json(c: &Counters, packets: u64, frames_leaked: u32) -> M
         "wakeups_per_packet": per_packet,
         "fill_ring_empty": c.fill_ring_empty,
         "frames_leaked": frames_leaked,
+        "tx_completed": c.tx_completed,
+        "tx_kernel_dropped": c.tx_kernel_dropped,
+        "kernel": kernel_json(&c.kernel),
     });
     match fields {
         Value::Object(map) => map,
         _ => Map::new(),
     }
+}
+
+/// The kernel's statistics of a socket (`XDP_STATISTICS`) as a JSON object.
+pub(crate) fn kernel_json(k: &XdpSocketStats) -> Value {
+    Value::Object(k.named().into_iter().map(|(name, n)| (name.to_owned(), json!(n))).collect())
+}
+
+/// One of an interface's counters in `/sys/class/net/IFACE/statistics/`
+/// (`rx_dropped`, `tx_dropped`, ...), in this network namespace.
+pub(crate) fn iface_stat(iface: &str, name: &str) -> Option<u64> {
+    let path = format!("/sys/class/net/{iface}/statistics/{name}");
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }

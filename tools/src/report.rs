@@ -39,13 +39,14 @@ impl RateLog {
         self.samples.push((rates.rx_pps, rates.tx_pps));
         if !self.quiet {
             eprintln!(
-                "{:<24} rx {:>8.3} Mpps {:>7.3} Gbps   tx {:>8.3} Mpps {:>7.3} Gbps   drops {:>10.0}/s",
+                "{:<24} rx {:>8.3} Mpps {:>7.3} Gbps   tx {:>8.3} Mpps {:>7.3} Gbps   drops {:>10.0}/s   kernel rx lost {:>10}",
                 self.label,
                 rates.rx_pps / 1e6,
                 rates.rx_bps / 1e9,
                 rates.tx_pps / 1e6,
                 rates.tx_bps / 1e9,
-                rates.drop_pps
+                rates.drop_pps,
+                now.counters.kernel.rx_lost()
             );
         }
     }

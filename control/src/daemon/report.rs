@@ -169,6 +169,8 @@ fn queue_stats(
         drops: DropReason::ALL.iter().map(|r| (r.name().to_owned(), c.drops_for(*r))).collect(),
         replies,
         rejected,
+        kernel: c.kernel.named().iter().map(|&(name, n)| (name.to_owned(), n)).collect(),
+        tx_kernel_dropped: c.tx_kernel_dropped,
     }
 }
 

@@ -7,11 +7,12 @@
 //! the fill ring is topped up from it between bursts, so no frame leaks;
 //! [`AfXdpPort::frames_held`] lets a test check that.
 
-use crate::port::{BoundMode, Desc, MemoryTag, Port, PortCounters};
+use crate::port::{BoundMode, Desc, MemoryTag, Port, PortCounters, XdpSocketStats};
 use std::ffi::CString;
 use std::io;
 use std::num::NonZeroU32;
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 use xsk_rs::config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
@@ -155,7 +156,19 @@ pub struct AfXdpPort {
     counters: PortCounters,
     fd: i32,
     tag: MemoryTag,
+    /// Services since the kernel's statistics were last considered.
+    services: u32,
+    /// When the kernel's statistics are read next.
+    next_stats: Instant,
 }
+
+/// How often [`Port::service`] reads the kernel's socket statistics (one
+/// getsockopt): bounded, whatever the burst rate.
+const KERNEL_STATS_EVERY: Duration = Duration::from_millis(100);
+/// Kicks at most to empty the TX ring for a final count.
+const FINAL_KICKS: usize = 1024;
+/// Services between two looks at the clock for that.
+const SERVICES_PER_CLOCK_LOOK: u32 = 64;
 
 /// Retries of the transmit kick when the kernel sends only part of the ring
 /// per call (copy mode sends at most 32 frames per syscall).
@@ -295,6 +308,8 @@ impl AfXdpPort {
             counters: PortCounters::default(),
             fd,
             tag: MemoryTag::fresh(),
+            services: 0,
+            next_stats: Instant::now(),
         };
         port.top_up_fill();
         Ok(port)
@@ -342,6 +357,22 @@ impl AfXdpPort {
             self.free.push(index);
         }
         self.in_tx -= n as u32;
+        self.counters.tx_completed += n as u64;
+    }
+
+    /// Reads the kernel's statistics of the socket (one getsockopt).
+    fn read_kernel_stats(&mut self) {
+        // A failed read keeps the last values: the counters only ever grow.
+        if let Ok(s) = self.rx.fd().xdp_statistics() {
+            self.counters.kernel = XdpSocketStats {
+                rx_dropped: s.rx_dropped(),
+                rx_invalid_descs: s.rx_invalid_descs(),
+                tx_invalid_descs: s.tx_invalid_descs(),
+                rx_ring_full: s.rx_ring_full(),
+                rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs(),
+                tx_ring_empty_descs: s.tx_ring_empty_descs(),
+            };
+        }
     }
 
     #[inline]
@@ -383,7 +414,13 @@ impl AfXdpPort {
                 return;
             };
             match err.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EBUSY) => self.reap_completions(),
+                Some(libc::EAGAIN) => self.reap_completions(),
+                // Copy mode: the driver refused a frame, which the kernel
+                // took off the ring and completed unsent.
+                Some(libc::EBUSY) => {
+                    self.counters.tx_kernel_dropped += 1;
+                    self.reap_completions();
+                }
                 _ => return,
             }
         }
@@ -547,10 +584,39 @@ impl Port for AfXdpPort {
     fn service(&mut self) {
         self.reap_completions();
         self.top_up_fill();
+        self.services += 1;
+        if self.services >= SERVICES_PER_CLOCK_LOOK {
+            self.services = 0;
+            let now = Instant::now();
+            if now >= self.next_stats {
+                self.next_stats = now + KERNEL_STATS_EVERY;
+                self.read_kernel_stats();
+            }
+        }
     }
 
     fn counters(&self) -> PortCounters {
         self.counters
+    }
+
+    fn sync_counters(&mut self) {
+        // A kick can stop short (each frame the kernel drops ends one), and
+        // nothing kicks again once the caller stops sending: kick until the
+        // TX ring is empty or the kernel makes no progress, so that what was
+        // queued is sent or counted.
+        for _ in 0..FINAL_KICKS {
+            self.reap_completions();
+            if self.in_tx == 0 {
+                break;
+            }
+            let before = (self.in_tx, self.counters.tx_kernel_dropped);
+            self.kick_tx();
+            self.reap_completions();
+            if (self.in_tx, self.counters.tx_kernel_dropped) == before {
+                break;
+            }
+        }
+        self.read_kernel_stats();
     }
 
     fn bound_mode(&self) -> BoundMode {

@@ -30,6 +30,64 @@ pub struct Nic {
     bind: BindMode,
     /// See [`Nic::readdresses_to_kernel`].
     readdresses: bool,
+    /// Held for as long as the NIC is ours; dropped last.
+    _lock: NicLock,
+}
+
+/// The claim of one vipdrift process on one NIC: an exclusive lock on
+/// `/run/vipdrift/nic/NETNS-IFACE.lock` (the network namespace's inode
+/// number and the interface's name, so the same name in two namespaces is
+/// two NICs), holding the owner's pid. A second daemon or `serve` on the
+/// NIC finds it taken and refuses before touching anything; the kernel
+/// drops the lock when the owner exits, however it exits.
+#[derive(Debug)]
+pub(crate) struct NicLock {
+    _file: std::fs::File,
+}
+
+/// Where the NIC locks live.
+const LOCK_DIR: &str = "/run/vipdrift/nic";
+
+impl NicLock {
+    /// Takes the lock of `iface` in this network namespace, or says who has it.
+    pub(crate) fn take(iface: &str) -> Result<NicLock, RuntimeError> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::MetadataExt;
+        let netns = std::fs::metadata("/proc/self/ns/net")
+            .map_err(|e| iface_error(iface, format!("cannot identify this network namespace: {e}")))?
+            .ino();
+        std::fs::create_dir_all(LOCK_DIR).map_err(|e| iface_error(iface, format!("cannot create {LOCK_DIR}: {e}")))?;
+        let path = format!("{LOCK_DIR}/{netns}-{iface}.lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| iface_error(iface, format!("cannot open {path}: {e}")))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut owner = String::new();
+                let _ = file.read_to_string(&mut owner);
+                let owner = owner.trim();
+                let who = if owner.is_empty() { String::new() } else { format!(" (pid {owner})") };
+                return Err(iface_error(
+                    iface,
+                    format!(
+                        "is in use by another vipdrift{who}, which holds {path}: two cannot steer one NIC; \
+                         nothing was changed. Stop the other one first"
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(iface_error(iface, format!("cannot lock {path}: {e}")));
+            }
+        }
+        // Best effort: the pid only helps the message of whoever comes second.
+        let _ = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| writeln!(file, "{}", std::process::id()));
+        Ok(NicLock { _file: file })
+    }
 }
 
 impl Nic {
@@ -49,6 +107,7 @@ impl Nic {
     /// program is attached in generic mode. A NIC whose driver builds the
     /// packet after the program (every hardware driver) needs nothing.
     pub fn open_for(name: &str, bind: BindMode, whole_nic: bool, readdresses_vmac: bool) -> Result<Nic, RuntimeError> {
+        let lock = NicLock::take(name)?;
         let filter = NicFilter::open(name).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 iface_error(name, "does not exist in this network namespace (see `ip link`)")
@@ -68,7 +127,7 @@ impl Nic {
         let readdresses = !(native_veth && mode == XdpAttachMode::Native);
         let steering_config = SteeringConfig { iface: name.to_owned(), mode, whole_nic };
         let steering = Steering::attach(&steering_config).map_err(|e| iface_error(name, e))?;
-        Ok(Nic { steering, filter, mac, bind, readdresses })
+        Ok(Nic { steering, filter, mac, bind, readdresses, _lock: lock })
     }
 
     /// Whether a frame the program readdresses from a virtual MAC to the
@@ -90,6 +149,16 @@ impl Nic {
     /// The mode the steering program is attached in.
     pub fn attach_mode(&self) -> XdpAttachMode {
         self.steering.mode()
+    }
+
+    /// Whether another program replaced ours on the interface (the
+    /// interface runs a different program, or none). A failed look says no:
+    /// a vanished interface shows as a lost carrier.
+    pub(crate) fn program_replaced(&self) -> bool {
+        match (self.steering.attached_prog_id(), self.steering.prog_id()) {
+            (Ok(attached), Ok(ours)) => attached != ours,
+            _ => false,
+        }
     }
 
     /// The leases and owned flags that gate kernel delivery.

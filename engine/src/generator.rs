@@ -72,7 +72,7 @@ impl<P: Port> Generator<P> {
                 }
             }
             // Reading the clock every 64 loops keeps it off the per-burst cost.
-            let now = if loops % 64 == 0 || self.config.rate.is_some() { Some(Instant::now()) } else { None };
+            let now = if loops.is_multiple_of(64) || self.config.rate.is_some() { Some(Instant::now()) } else { None };
             if let (Some(deadline), Some(now)) = (deadline, now) {
                 if now >= deadline {
                     break;

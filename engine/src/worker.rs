@@ -356,7 +356,7 @@ impl<P: Port, H: Handler> Worker<P, H> {
         }
         // Publishing costs a few stores per port: do it whenever there was
         // work, and every so often when idle so the empty-poll count moves.
-        if received > 0 || self.idle_polls % 1024 == 0 {
+        if received > 0 || self.idle_polls.is_multiple_of(1024) {
             for (stats, counters) in self.stats.iter().zip(self.counters.iter()) {
                 stats.publish(counters);
             }

@@ -2,7 +2,9 @@
 //! behind the VIP, real curl from the client, `vipdrift run` with its
 //! default `deliver = "kernel"`, and the failures that must not leave a
 //! stale owner: kill -9 and SIGSTOP, checked with frames sent to the old
-//! master's own MAC and with captures on the switch.
+//! master's own MAC and with captures on the switch. Also who owns the
+//! NIC: a second vipdrift on it refuses, and a daemon whose steering
+//! program was replaced goes to fault instead of advertising deaf.
 
 use std::time::{Duration, Instant};
 use vipdrift_tests::lab::{lab, start_pair, Lab, Node, HTTP_PORT, VIP4, VIP6, VMAC4, VMAC6};
@@ -280,4 +282,61 @@ fn a_frozen_master_stops_delivering_and_after_sigcont_the_two_never_deliver_at_o
     }
     let order: String = runs.iter().map(|r| r.0).collect();
     assert_eq!(order, "ABA", "one node delivered at a time: {runs:?}");
+}
+
+fn prog_id(node: &Node) -> String {
+    let out = node.ns.exec_ok(&["ip", "-d", "link", "show", "dev", node.name]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace().skip_while(|w| *w != "id").nth(1).unwrap_or_default().to_owned()
+}
+
+/// `Steering::attach` replaced whatever program the NIC ran, so even a
+/// second `vipdrift serve` that then failed detached a live daemon's program
+/// while the daemon went on advertising, deaf. Now each NIC is locked by its
+/// first owner and a second one refuses before touching anything.
+#[test]
+fn a_second_vipdrift_on_a_daemons_nic_refuses_and_touches_nothing() {
+    let mut lab = lab();
+    lab.a.configure(200, true, "vmac", &[&format!("{VIP4}/24")]);
+    lab.a.start();
+    assert!(lab.a.wait_state("master", Duration::from_secs(10)), "{:?}", lab.a.transitions());
+    let _a_http = lab.a.serve_http();
+    let before = prog_id(&lab.a);
+    let bin = vipdrift_bin();
+    let out = lab.a.ns.exec(&[&bin, "serve", "--iface", "a0", "--vip", "198.51.100.100/24", "--duration", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("in use by another vipdrift (pid"), "names the owner: {stderr}");
+    assert_eq!(prog_id(&lab.a), before, "the daemon's program is still the one attached");
+    assert_eq!(lab.a.state(), "master");
+    assert_eq!(fetch(&lab, VIP4, 2.0).as_deref(), Some("served by a0"), "and it still serves");
+    let (_, stderr) = lab.a.stop();
+    assert!(!stderr.contains("program_replaced"), "{stderr}");
+}
+
+/// A daemon whose program another tool replaced kept advertising while it
+/// heard nothing. Now the group goes to fault (`program_replaced`) at the
+/// next link check and the backup takes over.
+#[test]
+fn a_daemon_whose_program_was_replaced_faults_and_the_backup_takes_over() {
+    let mut lab = lab();
+    start_pair(&mut lab, true, "vmac", &[&format!("{VIP4}/24")]);
+    let _a_http = lab.a.serve_http();
+    let _b_http = lab.b.serve_http();
+    for mode in ["xdp", "xdpgeneric"] {
+        lab.a.ns.exec(&["ip", "link", "set", "dev", "a0", mode, "off"]);
+    }
+    assert!(lab.a.wait_state("fault", Duration::from_secs(5)), "{:?}", lab.a.transitions());
+    assert!(
+        lab.a.transitions().last().is_some_and(|l| l.ends_with("master fault program_replaced")),
+        "{:?}",
+        lab.a.transitions()
+    );
+    assert!(lab.b.wait_state("master", Duration::from_secs(5)), "{:?}", lab.b.transitions());
+    let served = vipdrift_tests::wait_until(Duration::from_secs(5), || {
+        fetch(&lab, VIP4, 1.0).as_deref() == Some("served by b0")
+    });
+    assert!(served, "B serves the VIP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.a.state(), "fault", "A stays deaf and silent");
 }

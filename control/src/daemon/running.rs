@@ -256,6 +256,19 @@ impl RunningNode {
     fn check_links(&mut self, now: Time) {
         for i in 0..self.interfaces.len() {
             let iface = &mut self.interfaces[i];
+            let due = iface.link.next_check() <= now;
+            if due && !self.node.is_deaf(InterfaceId(i)) && iface.nic.program_replaced() {
+                let iface = iface.name().to_owned();
+                tracing::error!(
+                    iface,
+                    event = "program_replaced",
+                    "another program replaced vipdrift's steering program: the groups on this interface are in \
+                     fault and stay there until vipdrift restarts"
+                );
+                self.node.handle_program_replaced(now, InterfaceId(i));
+                self.carry_out();
+            }
+            let iface = &mut self.interfaces[i];
             let Some(up) = iface.link.check(now, iface.config.link_check, iface.nic.filter()) else { continue };
             self.outbox.push(DaemonEvent::Link { iface: iface.name().to_owned(), up });
             let changed_since = iface.link.changed_since;

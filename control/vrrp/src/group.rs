@@ -293,6 +293,12 @@ impl VrrpGroup {
         self.feed(now, Event::Stalled, out);
     }
 
+    /// Another program replaced the node's steering program: fault (see
+    /// [`Reason::ProgramReplaced`](crate::router::Reason::ProgramReplaced)).
+    pub fn program_replaced(&mut self, now: Time, out: &mut Vec<Output>) {
+        self.feed(now, Event::ProgramReplaced, out);
+    }
+
     /// When the last advert was accepted (the start of a failover's dark time).
     pub fn last_advert_heard(&self) -> Option<Time> {
         self.last_heard

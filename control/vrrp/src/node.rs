@@ -181,6 +181,9 @@ struct Link {
     up: bool,
     /// When the link was last seen in its old state, before its latest change.
     changed_since: Time,
+    /// The steering program was replaced: the groups here stay in fault
+    /// whatever the carrier does.
+    deaf: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -299,7 +302,7 @@ impl Node {
 
     /// Adds an interface whose carrier is `link_up` now.
     pub fn add_interface(&mut self, info: InterfaceInfo, link_up: bool) -> InterfaceId {
-        self.links.push(Link { info, up: link_up, changed_since: Time::ZERO });
+        self.links.push(Link { info, up: link_up, changed_since: Time::ZERO, deaf: false });
         InterfaceId(self.links.len() - 1)
     }
 
@@ -402,6 +405,9 @@ impl Node {
         let link = &mut self.links[interface.0];
         link.up = up;
         link.changed_since = changed_since;
+        if link.deaf {
+            return;
+        }
         for g in 0..self.groups.len() {
             if self.groups[g].interface == interface {
                 if up {
@@ -412,6 +418,26 @@ impl Node {
                 self.dispatch(g, now);
             }
         }
+    }
+
+    /// Another program replaced this node's steering program on
+    /// `interface`: its frames no longer reach the node, so every group
+    /// there goes to fault (reason `program_replaced`) and stays there,
+    /// whatever the carrier does, until the node is restarted. Never
+    /// advertise while deaf.
+    pub fn handle_program_replaced(&mut self, now: Time, interface: InterfaceId) {
+        self.links[interface.0].deaf = true;
+        for g in 0..self.groups.len() {
+            if self.groups[g].interface == interface {
+                self.groups[g].group.program_replaced(now, &mut self.outputs);
+                self.dispatch(g, now);
+            }
+        }
+    }
+
+    /// Whether [`Node::handle_program_replaced`] was called for `interface`.
+    pub fn is_deaf(&self, interface: InterfaceId) -> bool {
+        self.links.get(interface.0).is_some_and(|l| l.deaf)
     }
 
     /// A worker of `interface` was held up long enough that a backup may

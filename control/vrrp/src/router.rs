@@ -72,6 +72,10 @@ pub enum Reason {
     /// long enough that a backup may have taken over: a master steps down
     /// without a word and the election decides again.
     Stalled,
+    /// Another program replaced the node's steering program on the
+    /// interface: the node is deaf there, so it stops advertising and owns
+    /// nothing until it is restarted.
+    ProgramReplaced,
 }
 
 impl Reason {
@@ -87,6 +91,7 @@ impl Reason {
             Reason::LinkUp => "link_up",
             Reason::Maintenance => "maintenance",
             Reason::Stalled => "stalled",
+            Reason::ProgramReplaced => "program_replaced",
         }
     }
 }
@@ -139,6 +144,8 @@ pub enum Event {
     /// The node was held up long enough that a backup may have taken over
     /// (see [`Reason::Stalled`]).
     Stalled,
+    /// The node's steering program was replaced (see [`Reason::ProgramReplaced`]).
+    ProgramReplaced,
 }
 
 /// A virtual router's configuration.
@@ -311,6 +318,13 @@ impl VirtualRouter {
             // master-down timer decides between them.
             (State::Master, Event::Stalled) => self.become_backup(now, Reason::Stalled, actions),
             (State::Backup | State::Fault, Event::Stalled) => {}
+            (State::Fault, Event::ProgramReplaced) => {}
+            (State::Backup | State::Master, Event::ProgramReplaced) => {
+                // Deaf: an advert sent now would claim a VIP whose frames
+                // no longer reach us.
+                self.timers = [None; 2];
+                self.transition(State::Fault, Reason::ProgramReplaced, actions);
+            }
             (State::Fault, Event::Advert(_) | Event::LinkDown) => {}
             (State::Fault, Event::Shutdown) => self.transition(State::Initialize, Reason::Shutdown, actions),
             (State::Backup | State::Master, Event::LinkDown) => {
@@ -473,8 +487,9 @@ mod tests {
         use Action::*;
         use State::*;
         let up = |from, to, reason| Transition { from, to, reason };
-        let events: [(&str, Event); 10] = [
+        let events: [(&str, Event); 11] = [
             ("startup", Event::Startup),
+            ("program replaced", Event::ProgramReplaced),
             ("stalled", Event::Stalled),
             ("link down", Event::LinkDown),
             ("link up", Event::LinkUp),
@@ -486,7 +501,7 @@ mod tests {
             ("priority 0", heard(0, "198.51.100.3")),
         ];
         #[rustfmt::skip]
-        let expected: [(State, &str, Vec<Action>, State); 40] = [
+        let expected: [(State, &str, Vec<Action>, State); 44] = [
             (Initialize, "startup", vec![up(Initialize, Backup, Reason::Startup)], Backup),
             (Initialize, "shutdown", vec![], Initialize),
             (Initialize, "link down", vec![], Initialize),
@@ -497,6 +512,7 @@ mod tests {
             (Initialize, "equal, lower address", vec![], Initialize),
             (Initialize, "priority 0", vec![], Initialize),
             (Initialize, "stalled", vec![], Initialize),
+            (Initialize, "program replaced", vec![], Initialize),
             (Backup, "startup", vec![], Backup),
             (Backup, "shutdown", vec![up(Backup, Initialize, Reason::Shutdown)], Initialize),
             (Backup, "link down", vec![up(Backup, Fault, Reason::LinkDown)], Fault),
@@ -507,6 +523,7 @@ mod tests {
             (Backup, "equal, lower address", vec![], Backup),
             (Backup, "priority 0", vec![], Backup),
             (Backup, "stalled", vec![], Backup),
+            (Backup, "program replaced", vec![up(Backup, Fault, Reason::ProgramReplaced)], Fault),
             (Master, "startup", vec![], Master),
             (Master, "shutdown", vec![SendAdvert { priority: 0 }, up(Master, Initialize, Reason::Shutdown)], Initialize),
             (Master, "link down", vec![up(Master, Fault, Reason::LinkDown)], Fault),
@@ -517,6 +534,7 @@ mod tests {
             (Master, "equal, lower address", vec![SendAdvert { priority: 100 }], Master),
             (Master, "priority 0", vec![SendAdvert { priority: 100 }], Master),
             (Master, "stalled", vec![up(Master, Backup, Reason::Stalled)], Backup),
+            (Master, "program replaced", vec![up(Master, Fault, Reason::ProgramReplaced)], Fault),
             (Fault, "startup", vec![], Fault),
             (Fault, "shutdown", vec![up(Fault, Initialize, Reason::Shutdown)], Initialize),
             (Fault, "link down", vec![], Fault),
@@ -527,6 +545,7 @@ mod tests {
             (Fault, "equal, lower address", vec![], Fault),
             (Fault, "priority 0", vec![], Fault),
             (Fault, "stalled", vec![], Fault),
+            (Fault, "program replaced", vec![], Fault),
         ];
         for (state, name, actions, after) in expected {
             let event = events.iter().find(|(n, _)| *n == name).unwrap().1;

@@ -400,3 +400,24 @@ fn a_master_continued_after_a_stall_owns_nothing_until_it_wins_again() {
     assert!(owned_again >= continued_at + 30 * MS, "not before a master-down interval: {owned_again}");
     assert_eq!((lan.state(0), lan.state(1)), (State::Master, State::Backup), "then preempt as usual");
 }
+
+#[test]
+fn a_master_whose_steering_program_was_replaced_faults_silently_and_stays_deaf() {
+    let mut lan = settled_pair();
+    let replaced_at = lan.now.0;
+    lan.nodes[0].handle_program_replaced(lan.now, InterfaceId(0));
+    lan.drain(0);
+    assert_eq!(lan.state(0), State::Fault);
+    assert!(lan.nodes[0].is_deaf(InterfaceId(0)));
+    assert_eq!(lan.last_owned(0), Some((replaced_at, false)), "it lets go at once");
+    let (_, t) = lan.log.transitions.iter().rev().find(|(n, _)| *n == 0).unwrap().clone();
+    assert_eq!((t.from, t.to, t.reason), (State::Master, State::Fault, Reason::ProgramReplaced));
+
+    // The carrier coming and going does not bring a deaf node back.
+    lan.nodes[0].handle_link(lan.now, InterfaceId(0), false, lan.now);
+    lan.nodes[0].handle_link(lan.now, InterfaceId(0), true, lan.now);
+    lan.drain(0);
+    lan.run_until(Time(replaced_at + 500 * MS));
+    assert_eq!((lan.state(0), lan.state(1)), (State::Fault, State::Master), "the backup took over");
+    assert!(!lan.log.adverts.iter().any(|&(at, n, _)| n == 0 && at >= replaced_at), "a deaf node never advertises");
+}

@@ -68,6 +68,6 @@ pub use daemon::{
     Daemon, DaemonBuilder, DaemonHandle, GroupReport, NoVipHandler, QueueReport, RunReport, RuntimeError, EVENT_QUEUE,
 };
 pub use event::{DaemonEvent, TransitionEvent};
-pub use nic::{solicited_node_mac, Nic};
+pub use nic::{solicited_node_mac, Nic, NicLock};
 pub use responder::{Responder, ResponderCommand, ResponderStats, Unserved, VipCommand, VipFrame, VipHandler};
 pub use workers::WorkerInfo;

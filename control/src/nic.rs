@@ -41,7 +41,7 @@ pub struct Nic {
 /// NIC finds it taken and refuses before touching anything; the kernel
 /// drops the lock when the owner exits, however it exits.
 #[derive(Debug)]
-pub(crate) struct NicLock {
+pub struct NicLock {
     _file: std::fs::File,
 }
 
@@ -50,21 +50,31 @@ const LOCK_DIR: &str = "/run/vipdrift/nic";
 
 impl NicLock {
     /// Takes the lock of `iface` in this network namespace, or says who has it.
-    pub(crate) fn take(iface: &str) -> Result<NicLock, RuntimeError> {
+    pub fn take(iface: &str) -> Result<NicLock, RuntimeError> {
         use std::io::{Read, Seek, Write};
         use std::os::unix::fs::MetadataExt;
         let netns = std::fs::metadata("/proc/self/ns/net")
             .map_err(|e| iface_error(iface, format!("cannot identify this network namespace: {e}")))?
             .ino();
-        std::fs::create_dir_all(LOCK_DIR).map_err(|e| iface_error(iface, format!("cannot create {LOCK_DIR}: {e}")))?;
+        std::fs::create_dir_all(LOCK_DIR).map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                iface_error(iface, format!("not permitted to create {LOCK_DIR} for its lock: run as root"))
+            }
+            _ => iface_error(iface, format!("cannot create {LOCK_DIR}: {e}")),
+        })?;
         let path = format!("{LOCK_DIR}/{netns}-{iface}.lock");
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| iface_error(iface, format!("cannot open {path}: {e}")))?;
+        let mut file =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(
+                |e| match e.kind() {
+                    std::io::ErrorKind::PermissionDenied => iface_error(
+                        iface,
+                        format!(
+                            "not permitted to take its lock {path}: run as root (or as the user that owns {LOCK_DIR})"
+                        ),
+                    ),
+                    _ => iface_error(iface, format!("cannot open {path}: {e}")),
+                },
+            )?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {

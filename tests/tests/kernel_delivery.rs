@@ -307,6 +307,11 @@ fn a_second_vipdrift_on_a_daemons_nic_refuses_and_touches_nothing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("in use by another vipdrift (pid"), "names the owner: {stderr}");
+    // fwd and gen bring libxdp's program: they refuse too.
+    let out = lab.a.ns.exec(&[&bin, "fwd", "--iface", "a0", "--mode", "drop", "--duration", "1"]);
+    let fwd_stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{fwd_stderr}");
+    assert!(fwd_stderr.contains("in use by another vipdrift (pid"), "{fwd_stderr}");
     assert_eq!(prog_id(&lab.a), before, "the daemon's program is still the one attached");
     assert_eq!(lab.a.state(), "master");
     assert_eq!(fetch(&lab, VIP4, 2.0).as_deref(), Some("served by a0"), "and it still serves");

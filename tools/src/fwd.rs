@@ -88,9 +88,13 @@ pub(crate) fn run(args: FwdArgs) -> Result<(), String> {
         return Err("--out goes with --mode io".into());
     }
     let stop = report::stop_on_signals()?;
-    let mut ports = vec![args.port.open(&args.iface)?];
+    let (input, input_lock) = args.port.open(&args.iface)?;
+    let mut ports = vec![input];
+    let mut _locks = vec![input_lock];
     if let Some(out) = &args.out {
-        ports.push(args.port.open(out)?);
+        let (output, output_lock) = args.port.open(out)?;
+        ports.push(output);
+        _locks.push(output_lock);
     }
     let modes: Vec<&str> = ports.iter().map(|p| p.bound_mode().name()).collect();
     let mode_name = modes[0];

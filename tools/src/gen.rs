@@ -113,7 +113,7 @@ pub(crate) fn pin(core: Option<usize>) {
 }
 
 fn run_afxdp(args: &GenArgs, frame: Vec<u8>, stop: Arc<AtomicBool>) -> Result<(), String> {
-    let port = args.port.open(&args.iface)?;
+    let (port, _lock) = args.port.open(&args.iface)?;
     let mode = port.bound_mode();
     if frame.len() > port.frame_capacity() {
         return Err(format!("--size {} exceeds the frame capacity {}", frame.len(), port.frame_capacity()));

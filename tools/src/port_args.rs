@@ -2,6 +2,7 @@
 
 use clap::Args;
 use serde_json::{json, Map, Value};
+use vipdrift_control::NicLock;
 use vipdrift_engine::{AfXdpConfig, AfXdpPort, BindMode, Counters, DropReason, XdpSocketStats};
 
 /// How to open an AF_XDP port.
@@ -22,8 +23,11 @@ pub(crate) struct PortArgs {
 }
 
 impl PortArgs {
-    /// Opens `iface` with these options.
-    pub(crate) fn open(&self, iface: &str) -> Result<AfXdpPort, String> {
+    /// Opens `iface` with these options, after taking the NIC's lock (see
+    /// [`NicLock`]): the port brings its own XDP program, which would
+    /// replace a running daemon's.
+    pub(crate) fn open(&self, iface: &str) -> Result<(AfXdpPort, NicLock), String> {
+        let lock = NicLock::take(iface).map_err(|e| e.to_string())?;
         let mut config = AfXdpConfig::new(iface, self.queue);
         config.bind = self.bind;
         config.fill_ring = self.ring_size;
@@ -31,7 +35,8 @@ impl PortArgs {
         config.rx_ring = self.ring_size;
         config.tx_ring = self.ring_size;
         config.frame_count = self.ring_size.saturating_mul(4).max(4096);
-        AfXdpPort::open(&config).map_err(|e| e.to_string())
+        let port = AfXdpPort::open(&config).map_err(|e| e.to_string())?;
+        Ok((port, lock))
     }
 }
 

@@ -11,8 +11,7 @@
 use crate::config::{Delivery, InterfaceConfig};
 use crate::error::RuntimeError;
 use crate::link::LinkWatch;
-use crate::nic::iface_error;
-use crate::nic::Nic;
+use crate::nic::{iface_error, Nic};
 use crate::responder::{Responder, ResponderCommand, VipHandler};
 use crate::workers::{start_worker, RunningWorker, WorkerInfo, WorkerPlan};
 use crossbeam_channel::Receiver;
@@ -21,7 +20,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use vipdrift_engine::{ControlFrame, DeliveryGate, LeaseKeeper, LeasePolicy, VipDelivery, STEER_MAX_GROUPS};
+use vipdrift_engine::{ControlFrame, LeaseKeeper, LeasePolicy, VipDelivery, STEER_MAX_GROUPS};
 use vipdrift_vmac::Group;
 use vipdrift_vrrp::node::{InterfaceInfo, Node};
 use vipdrift_vrrp::spec::GroupSpec;
@@ -35,7 +34,6 @@ pub(crate) struct Interface {
     pub(crate) config: InterfaceConfig,
     pub(crate) inbox: Vec<Receiver<ControlFrame>>,
     pub(crate) link: LinkWatch,
-    gate: DeliveryGate,
     /// Gate slot `i` belongs to the kernel-delivered group named here (by
     /// name and family, which a reload keeps); `None`: free.
     kernel_slots: Vec<Option<(String, Family)>>,
@@ -72,14 +70,12 @@ impl Interface {
         let readdresses_vmac = groups.iter().any(|g| g.deliver == Some(Delivery::Kernel) && g.virtual_mac().is_some());
         let nic = Nic::open_for(&config.name, config.bind, config.whole_nic, readdresses_vmac)?;
         let link = LinkWatch::new(nic.filter());
-        let gate = nic.delivery_gate();
         Ok(Interface {
             workers: Vec::new(),
             nic,
             config: config.clone(),
             inbox: Vec::new(),
             link,
-            gate,
             kernel_slots: Vec::new(),
             stall_flags: Vec::new(),
             stalls: 0,
@@ -119,7 +115,7 @@ impl Interface {
                 .on_queue(queue)
                 .leave_echo_to_handler(leave_echo);
             let policy = LeasePolicy::new(self.config.lease, stall_after);
-            let (lease, stalled) = LeaseKeeper::new(self.gate.clone(), queue, policy);
+            let (lease, stalled) = LeaseKeeper::new(self.nic.delivery_gate(), queue, policy);
             let plan = WorkerPlan {
                 thread_name: format!("vd-{}-q{queue}", self.config.name),
                 idle: self.config.idle,
@@ -185,7 +181,7 @@ impl Interface {
         let group = u16::try_from(slot).ok().filter(|&g| g < STEER_MAX_GROUPS).ok_or_else(|| {
             iface_error(self.name(), format!("more than {STEER_MAX_GROUPS} kernel-delivered groups on one interface"))
         })?;
-        self.gate.set_owned(group, false);
+        self.nic.delivery_gate().set_owned(group, false);
         self.kernel_slots[slot] = Some(key.clone());
         Ok(group)
     }
@@ -195,7 +191,7 @@ impl Interface {
     /// holds no slot and is left to the workers.
     pub(crate) fn set_kernel_owned(&self, key: &(String, Family), owned: bool) {
         if let Some(group) = self.slot_of(key) {
-            self.gate.set_owned(group, owned);
+            self.nic.delivery_gate().set_owned(group, owned);
         }
     }
 
@@ -223,7 +219,7 @@ impl Interface {
     ) -> Result<(), RuntimeError> {
         if let Some(key) = &needs.kernel {
             if let Some(group) = self.slot_of(key) {
-                self.gate.set_owned(group, false);
+                self.nic.delivery_gate().set_owned(group, false);
                 self.kernel_slots[usize::from(group)] = None;
             }
         }

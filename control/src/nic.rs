@@ -37,8 +37,8 @@ pub struct Nic {
 /// The claim of one vipdrift process on one NIC: an exclusive lock on
 /// `/run/vipdrift/nic/NETNS-IFACE.lock` (the network namespace's inode
 /// number and the interface's name, so the same name in two namespaces is
-/// two NICs), holding the owner's pid. A second daemon or `serve` on the
-/// NIC finds it taken and refuses before touching anything; the kernel
+/// two NICs), holding the owner's pid. A second daemon, `serve`, `fwd` or
+/// `gen` on the NIC finds it taken and refuses before touching anything; the kernel
 /// drops the lock when the owner exits, however it exits.
 #[derive(Debug)]
 pub struct NicLock {
@@ -56,25 +56,21 @@ impl NicLock {
         let netns = std::fs::metadata("/proc/self/ns/net")
             .map_err(|e| iface_error(iface, format!("cannot identify this network namespace: {e}")))?
             .ino();
-        std::fs::create_dir_all(LOCK_DIR).map_err(|e| match e.kind() {
+        let denied_or = |what: &str, e: std::io::Error| match e.kind() {
             std::io::ErrorKind::PermissionDenied => {
-                iface_error(iface, format!("not permitted to create {LOCK_DIR} for its lock: run as root"))
+                iface_error(iface, format!("not permitted to {what}: run as root (or as the owner of {LOCK_DIR})"))
             }
-            _ => iface_error(iface, format!("cannot create {LOCK_DIR}: {e}")),
-        })?;
+            _ => iface_error(iface, format!("cannot {what}: {e}")),
+        };
+        std::fs::create_dir_all(LOCK_DIR).map_err(|e| denied_or(&format!("create {LOCK_DIR}"), e))?;
         let path = format!("{LOCK_DIR}/{netns}-{iface}.lock");
-        let mut file =
-            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(
-                |e| match e.kind() {
-                    std::io::ErrorKind::PermissionDenied => iface_error(
-                        iface,
-                        format!(
-                            "not permitted to take its lock {path}: run as root (or as the user that owns {LOCK_DIR})"
-                        ),
-                    ),
-                    _ => iface_error(iface, format!("cannot open {path}: {e}")),
-                },
-            )?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| denied_or(&format!("open its lock {path}"), e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {

@@ -112,6 +112,14 @@ fn finish_tcp_probe(probe: Proc, what: &str) -> serde_json::Value {
     s
 }
 
+/// A alone, master of VIP4 in vmac mode, with its HTTP service.
+fn a_alone_serving(lab: &mut Lab) -> Proc {
+    lab.a.configure(200, true, "vmac", &[&format!("{VIP4}/24")]);
+    lab.a.start();
+    assert!(lab.a.wait_state("master", Duration::from_secs(10)), "{:?}", lab.a.transitions());
+    lab.a.serve_http()
+}
+
 /// The master's kernel serves the VIP in `mode` for both families; the
 /// backup's never does; after a takeover the new master's service answers.
 fn served_by_the_master_then_by_the_new_master(mode: &str) {
@@ -189,10 +197,7 @@ fn in_own_mac_mode_the_masters_kernel_serves_the_vip_then_the_new_masters() {
 #[test]
 fn a_killed_master_stops_accepting_the_vip_within_its_lease_and_a_restart_reconciles_lo() {
     let mut lab = lab();
-    lab.a.configure(200, true, "vmac", &[&format!("{VIP4}/24")]);
-    lab.a.start();
-    assert!(lab.a.wait_state("master", Duration::from_secs(10)), "{:?}", lab.a.transitions());
-    let _a_http = lab.a.serve_http();
+    let _a_http = a_alone_serving(&mut lab);
     assert_eq!(fetch(&lab, VIP4, 2.0).as_deref(), Some("served by a0"));
 
     let capture = Capture::start(lab.switch(), "pa", &syn_acks_from(VIP4));
@@ -297,10 +302,7 @@ fn prog_id(node: &Node) -> String {
 #[test]
 fn a_second_vipdrift_on_a_daemons_nic_refuses_and_touches_nothing() {
     let mut lab = lab();
-    lab.a.configure(200, true, "vmac", &[&format!("{VIP4}/24")]);
-    lab.a.start();
-    assert!(lab.a.wait_state("master", Duration::from_secs(10)), "{:?}", lab.a.transitions());
-    let _a_http = lab.a.serve_http();
+    let _a_http = a_alone_serving(&mut lab);
     let before = prog_id(&lab.a);
     let bin = vipdrift_bin();
     let out = lab.a.ns.exec(&[&bin, "serve", "--iface", "a0", "--vip", "198.51.100.100/24", "--duration", "1"]);
